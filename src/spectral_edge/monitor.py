@@ -1,0 +1,452 @@
+"""SpectralMonitor: snapshot → rolling Gram → spectrum → events → store, during training.
+
+One line attaches it to a plain PyTorch loop::
+
+    monitor = SpectralMonitor(model, window=10, every=100, params="attention", store="runs/")
+    monitor.attach(optimizer)          # observes after every optimizer.step()
+
+or call ``monitor.observe(step)`` yourself after each optimizer step.
+
+Every ``every`` optimizer steps the monitor reads the selected parameters. On the exact path it
+writes δ_t = θ_t − θ_{t−1} straight into the free slot of its :class:`RollingGram` and computes
+the new Gram row parameter by parameter, so one snapshot costs about W + 3 reads of P floats and
+memory is (W + 2)·P floats. With ``sketch_dim=d`` it keeps only S(θ_{t−1}) and W + 1 sketched
+updates: by linearity S(θ_t) − S(θ_{t−1}) = S(δ_t), so memory is O(W·d) whatever P is.
+
+The monitor must never break the training it watches. A non-finite update is rejected (the window
+is not poisoned), reported as an event, and the next snapshot starts a fresh baseline; a parameter
+that disappears or changes shape starts a fresh window and is reported; any other failure inside
+the monitor is reported as a ``monitor_error`` event and a warning. Only ``strict=True`` lets
+errors propagate.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from spectral_edge import __version__
+from spectral_edge.core.features import window_features
+from spectral_edge.core.gram import RollingGram
+from spectral_edge.core.sketch import make_sketch
+from spectral_edge.core.spectrum import WindowSpectrum
+from spectral_edge.core.stability import adiabatic_regime
+from spectral_edge.errors import SpectralEdgeError
+from spectral_edge.snapshot import ParameterLayout, Selection, describe_selection
+
+LR_POLICIES = ("first", "max", "mean")
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    """Every choice that defines what the monitor computes; recorded with each run."""
+
+    window: int = 10
+    every: int = 1
+    params: str = "all"
+    sketch_dim: int | None = None
+    sketch: str = "fold"
+    seed: int = 0
+    k_star: str = "plain"
+    center: bool = False
+    trainable_only: bool = True
+    lr_policy: str = "first"
+    regime_low: float = 0.1
+    regime_high: float = 10.0
+    strict: bool = False
+
+    def validate(self) -> None:
+        if not isinstance(self.every, int) or self.every < 1:
+            raise SpectralEdgeError(f"every must be a positive integer, got {self.every!r}")
+        if self.lr_policy not in LR_POLICIES:
+            raise SpectralEdgeError(
+                f"unknown lr_policy {self.lr_policy!r}; choose one of {LR_POLICIES}"
+            )
+        if not 0 < self.regime_low < self.regime_high:
+            raise SpectralEdgeError(
+                f"regime thresholds need 0 < low < high, got {self.regime_low}, {self.regime_high}"
+            )
+
+
+@dataclass
+class Event:
+    """Something the monitor noticed at an optimizer step."""
+
+    step: int
+    kind: str
+    message: str = ""
+    evidence: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WindowRecord:
+    """The newest window: its step, spectrum, flat features and adiabatic regime."""
+
+    step: int
+    spectrum: WindowSpectrum
+    features: dict
+    regime: str
+
+    def __getattr__(self, name):
+        # record.k_star, record.gap_ratio, record.adiabatic ... read through to the features.
+        spec = object.__getattribute__(self, "spectrum")
+        if hasattr(spec, name):
+            return getattr(spec, name)
+        feats = object.__getattribute__(self, "features")
+        if name in feats:
+            return feats[name]
+        raise AttributeError(name)
+
+
+def learning_rate(optimizers, policy: str = "first") -> float:
+    """The η of the adiabatic parameter when there are several optimizers or parameter groups.
+
+    ``first``: the first group of the first optimizer (the usual single-optimizer case);
+    ``max``/``mean`` over every group of every optimizer (e.g. Muon beside AdamW).
+    """
+    if isinstance(optimizers, torch.optim.Optimizer):
+        optimizers = [optimizers]
+    rates = [float(g["lr"]) for opt in optimizers for g in opt.param_groups]
+    if not rates:
+        return math.nan
+    if policy == "first":
+        return rates[0]
+    if policy == "max":
+        return max(rates)
+    if policy == "mean":
+        return float(np.mean(rates))
+    raise SpectralEdgeError(f"unknown lr_policy {policy!r}; choose one of {LR_POLICIES}")
+
+
+class SpectralMonitor:
+    """Watch the spectral edge of a model's parameter updates.
+
+    Args:
+        model: the torch module being trained.
+        window: W, updates per window (≥ 2; the thesis default is 10).
+        every: snapshot every N optimizer steps (a snapshot is taken when step % every == 0).
+        params: parameter selection, see :mod:`spectral_edge.snapshot`.
+        sketch_dim: None for the exact Gram, or d for a seeded linear sketch of dimension d.
+        store: a RunStore, a Run, or a path (a run is created in it), or None.
+        sketch, seed: sketch family ("fold" or "gaussian") and its seed.
+        k_star: k* variant driving R, g and A: "plain", "weighted" or "weighted_cut".
+        center: analyse centred windows (an ablation; the thesis is uncentred).
+        trainable_only: select only parameters with requires_grad at construction.
+        lr_policy: which η the adiabatic parameter uses with several groups/optimizers.
+        regime: (low, high) thresholds of the A_DK regimes.
+        strict: let errors inside the monitor raise into the training loop.
+        run_name, run_config: name of the created run and extra configuration to record with it
+            (seeds, model, data: whatever makes the run reproducible).
+        callbacks: functions called as ``f(event, monitor)`` for every event.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        window: int = 10,
+        every: int = 1,
+        params: Selection = "all",
+        sketch_dim: int | None = None,
+        store=None,
+        *,
+        sketch: str = "fold",
+        seed: int = 0,
+        k_star: str = "plain",
+        center: bool = False,
+        trainable_only: bool = True,
+        lr_policy: str = "first",
+        regime: tuple[float, float] = (0.1, 10.0),
+        strict: bool = False,
+        run_name: str | None = None,
+        run_config: dict | None = None,
+        callbacks: list[Callable] | None = None,
+    ):
+        self.config = MonitorConfig(
+            window=window,
+            every=every,
+            params=describe_selection(params),
+            sketch_dim=sketch_dim,
+            sketch=sketch,
+            seed=seed,
+            k_star=k_star,
+            center=center,
+            trainable_only=trainable_only,
+            lr_policy=lr_policy,
+            regime_low=float(regime[0]),
+            regime_high=float(regime[1]),
+            strict=strict,
+        )
+        self.config.validate()
+        self.model = model
+        self._selection = params
+        self.layout = ParameterLayout(model, params, trainable_only=trainable_only)
+        self.sketcher = None if sketch_dim is None else make_sketch(sketch, sketch_dim, seed)
+        self.gram = RollingGram(window)
+        self.callbacks = list(callbacks or [])
+        self.events: list[Event] = []
+        self.history: list[dict] = []
+        self.latest: WindowRecord | None = None
+        self.steps_observed = 0
+        self._previous = None  # θ_{t−1} (exact path) or S(θ_{t−1}) (sketch path)
+        self._hook = None
+        self._optimizers: list[torch.optim.Optimizer] = []
+        self.run = self._open_run(store, run_name, run_config)
+
+    # -- public --------------------------------------------------------------------------------
+
+    def describe(self) -> dict:
+        """The configuration to record: definitions, layout and versions."""
+        return {
+            **asdict(self.config),
+            "n_params": self.layout.numel,
+            "n_tensors": len(self.layout.slots),
+            "spectral_edge_version": __version__,
+            "torch_version": torch.__version__,
+        }
+
+    def attach(self, optimizer, *more: torch.optim.Optimizer):
+        """Observe after every ``optimizer.step()``; returns self. The η comes from ``optimizer``
+        (and ``more``, by ``lr_policy``). Gradient accumulation needs nothing special: the hook
+        fires once per real optimizer step."""
+        if not hasattr(optimizer, "register_step_post_hook"):
+            raise SpectralEdgeError(
+                "this optimizer has no register_step_post_hook (torch >= 2.0 needed); "
+                "call monitor.observe(step) after optimizer.step() instead"
+            )
+        self.detach()
+        self._optimizers = [optimizer, *more]
+        self._hook = optimizer.register_step_post_hook(lambda *_: self.observe())
+        return self
+
+    def detach(self) -> None:
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+
+    def observe(self, step: int | None = None, lr: float | None = None) -> WindowRecord | None:
+        """Record optimizer step ``step`` (default: count calls); returns a new window or None."""
+        self.steps_observed += 1
+        step = self.steps_observed if step is None else int(step)
+        if step % self.config.every:
+            return None
+        try:
+            return self._snapshot(step, lr)
+        except Exception as exc:
+            if self.config.strict:
+                raise
+            self._previous = None
+            self._emit(step, "monitor_error", f"{type(exc).__name__}: {exc}")
+            warnings.warn(f"spectral-edge monitor: {exc}", RuntimeWarning, stacklevel=2)
+            return None
+
+    def log_metrics(self, step: int, **metrics: float) -> None:
+        """Training metrics (loss, accuracy, lr, ...) into the run store beside the windows."""
+        if self.run is not None:
+            self._guarded(lambda: self.run.log_metrics(int(step), metrics), step)
+
+    def to_dataframe(self):
+        """One row per window: step, every feature and the regime."""
+        import pandas as pd
+
+        return pd.DataFrame(self.history)
+
+    # -- the snapshot --------------------------------------------------------------------------
+
+    def _snapshot(self, step: int, lr: float | None) -> WindowRecord | None:
+        try:
+            pieces = list(self.layout.pieces(self.model))
+        except SpectralEdgeError as exc:
+            self._emit(step, "layout_changed", f"{exc}; monitoring restarts with a new layout")
+            self.layout = ParameterLayout(
+                self.model, self._selection, trainable_only=self.config.trainable_only
+            )
+            self.gram = RollingGram(self.config.window)
+            self._previous = None
+            pieces = list(self.layout.pieces(self.model))
+        if self._previous is None:
+            self._previous = self._baseline(pieces)
+            return None
+        accepted = self._push_exact(pieces) if self.sketcher is None else self._push_sketch(pieces)
+        if not accepted:
+            self._previous = None
+            self._emit(
+                step,
+                "nonfinite",
+                "the update contains NaN or Inf (or overflows); it was left out of the window "
+                "and the next snapshot starts a new baseline",
+            )
+            return None
+        new_sq, old_sq, _ = self.gram.last_transition()
+        if new_sq == 0.0:
+            self._emit(step, "zero_update", "the selected parameters did not change")
+        if self.gram.size < 2:
+            return None
+        return self._record(step, lr, old_sq)
+
+    def _baseline(self, pieces):
+        if self.sketcher is not None:
+            return self.sketcher.apply_pieces(pieces, device=pieces[0][1].device)
+        device = pieces[0][1].device
+        dtype = torch.float64 if pieces[0][1].dtype == torch.float64 else torch.float32
+        previous = torch.empty(self.layout.numel, dtype=dtype, device=device)
+        for offset, flat in pieces:
+            previous[offset : offset + flat.numel()].copy_(flat)
+        return previous
+
+    def _push_exact(self, pieces) -> bool:
+        previous = self._previous
+        row = self.gram.stage(previous.numel(), previous.dtype, previous.device)
+        for offset, flat in pieces:
+            stop = offset + flat.numel()
+            flat = flat.to(previous.device)
+            torch.sub(flat, previous[offset:stop], out=row[offset:stop])
+            previous[offset:stop].copy_(flat)
+            self.gram.accumulate_inner(offset, stop)
+        return self.gram.commit()
+
+    def _push_sketch(self, pieces) -> bool:
+        current = self.sketcher.apply_pieces(pieces, device=pieces[0][1].device)
+        accepted = self.gram.push(current - self._previous)
+        self._previous = current
+        return accepted
+
+    def _record(self, step: int, lr: float | None, old_sq: float) -> WindowRecord:
+        if lr is None and self._optimizers:
+            lr = learning_rate(self._optimizers, self.config.lr_policy)
+        spec, features = window_features(
+            self.gram.gram(),
+            union_gram=self.gram.union_gram(),
+            transition=self.gram.last_transition(),
+            lr=lr,
+            n_params=self.layout.numel,
+            k_star=self.config.k_star,
+            center=self.config.center,
+        )
+        regime = adiabatic_regime(
+            features["adiabatic_dk"], self.config.regime_low, self.config.regime_high
+        )
+        record = WindowRecord(step, spec, features, regime)
+        self.latest = record
+        self.history.append({"step": step, **features, "regime": regime})
+        if self.run is not None:
+            self._guarded(lambda: self.run.log_window(step, features), step)
+        return record
+
+    # -- events and store ----------------------------------------------------------------------
+
+    def _emit(self, step: int, kind: str, message: str, evidence: dict | None = None) -> Event:
+        event = Event(step, kind, message, dict(evidence or {}))
+        self.events.append(event)
+        if self.run is not None and kind != "store_error":
+            self._guarded(lambda: self.run.log_event(step, kind, message, event.evidence), step)
+        for callback in self.callbacks:
+            try:
+                callback(event, self)
+            except Exception as exc:  # a user's callback must not stop training either
+                if self.config.strict:
+                    raise
+                warnings.warn(f"spectral-edge callback failed: {exc}", RuntimeWarning, stacklevel=2)
+        return event
+
+    def _guarded(self, write: Callable[[], object], step: int) -> None:
+        """Run a store write; a full disk or read-only store is reported, training goes on."""
+        try:
+            write()
+        except Exception as exc:
+            if self.config.strict:
+                raise
+            self._emit(step, "store_error", f"could not write to the run store: {exc}")
+            warnings.warn(f"spectral-edge store: {exc}", RuntimeWarning, stacklevel=3)
+
+    def _open_run(self, store, run_name, run_config):
+        if store is None:
+            return None
+        from spectral_edge.store import RunStore, open_store
+
+        if hasattr(store, "log_window"):
+            return store
+        if not isinstance(store, RunStore):
+            store = open_store(store)
+        config = {"monitor": self.describe(), **(run_config or {})}
+        seeds = {"sketch_seed": self.config.seed}
+        seeds.update((run_config or {}).get("seeds", {}))
+        return store.create_run(
+            run_name, config=config, seeds=seeds, definitions=self._definitions()
+        )
+
+    def _definitions(self) -> dict:
+        """The open definitions of THESIS.md section 9, as this monitor resolves them."""
+        c = self.config
+        return {
+            "update": f"theta_t - theta_(t-every), every={c.every}",
+            "centering": "centred" if c.center else "uncentred",
+            "parameters": c.params,
+            "k_star": c.k_star,
+            "gap_in_A": "sigma-gap (paper form); lambda-gap in A_DK",
+            "delta_G": "exact Delta C of consecutive windows",
+            "eta": f"lr_policy={c.lr_policy}",
+            "regimes": f"A_DK < {c.regime_low} plateau, > {c.regime_high} forgetting",
+            "sketch": "exact" if c.sketch_dim is None else f"{c.sketch}, d={c.sketch_dim}",
+        }
+
+    # -- resume --------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue exactly where this monitor is (not the model)."""
+        previous = self._previous
+        if isinstance(previous, torch.Tensor):
+            previous = previous.detach().cpu().clone()
+        return {
+            "config": asdict(self.config),
+            "layout": self.layout.names,
+            "gram": self.gram.state_dict(),
+            "previous": previous,
+            "steps_observed": self.steps_observed,
+            "history": [dict(h) for h in self.history],
+            "events": [asdict(e) for e in self.events],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["config"] != asdict(self.config):
+            raise SpectralEdgeError(
+                "the saved monitor state was made with a different configuration: "
+                f"{state['config']} != {asdict(self.config)}"
+            )
+        if state["layout"] != self.layout.names:
+            raise SpectralEdgeError(
+                "the saved monitor state watched different parameters; build the monitor on the "
+                "same model with the same selection"
+            )
+        self.gram.load_state_dict(state["gram"])
+        previous = state["previous"]
+        if isinstance(previous, torch.Tensor):
+            device = self.layout.tensors(self.model)[0].device
+            previous = previous.clone().to(device)
+        elif previous is not None:
+            previous = np.array(previous, dtype=np.float64)
+        self._previous = previous
+        self.steps_observed = int(state["steps_observed"])
+        self.history = [dict(h) for h in state["history"]]
+        self.events = [Event(**e) for e in state["events"]]
+        self.latest = None
+        if self.history and self.gram.size >= 2:
+            self.latest = self._record_from_state()
+
+    def _record_from_state(self) -> WindowRecord:
+        last = self.history[-1]
+        spec, features = window_features(
+            self.gram.gram(),
+            union_gram=self.gram.union_gram(),
+            transition=self.gram.last_transition(),
+            lr=last.get("lr"),
+            n_params=self.layout.numel,
+            k_star=self.config.k_star,
+            center=self.config.center,
+        )
+        return WindowRecord(int(last["step"]), spec, features, last["regime"])

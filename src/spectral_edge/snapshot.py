@@ -1,0 +1,202 @@
+"""Which parameters a monitor watches, and in which order.
+
+A snapshot θ_t is the concatenation of the selected parameters in a fixed, name-sorted order, so
+the same model always gives the same layout and global indices (which key the sketch) do not depend
+on registration order. Tied weights appear once (``named_parameters`` deduplicates them) and
+buffers such as causal masks are never parameters, so they are excluded by construction.
+
+Selections (THESIS.md section 1):
+
+* ``"all"``: every trainable parameter.
+* ``"attention"``: the weight matrices W_Q, W_K, W_V, W_O (fused or not, self- and
+  cross-attention) of every attention module, found by a path component containing ``attn`` or
+  ``attention``. Biases are left out: the papers track the projection matrices.
+* ``"trunk"``: everything but embeddings and normalisation layers (found by module type, with a
+  name fallback for bare parameters such as ``pos_emb``).
+* ``"layer:N"``: the parameters of layer N, i.e. whose name has the path component N right after a
+  ``layers``/``h``/``blocks``/``layer``/``encoder``/``decoder`` container.
+  :func:`layer_groups` lists every such group.
+* any other string: a regular expression searched in the parameter names.
+* a callable ``(name, parameter) -> bool``, or a list of exact names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from spectral_edge.errors import SpectralEdgeError
+
+KEYWORDS = ("all", "attention", "trunk")
+_ATTENTION = re.compile(r"(^|\.)[^.]*(attn|attention)[^.]*\.", re.IGNORECASE)
+_NOT_TRUNK_NAME = re.compile(
+    r"(^|[._])(embed\w*|emb|wte|wpe|tok_emb|pos_emb|position\w*|norm\w*|ln\w*|layernorm\w*)"
+    r"($|[._])",
+    re.IGNORECASE,
+)
+_NOT_TRUNK_TYPES = (
+    nn.Embedding,
+    nn.EmbeddingBag,
+    nn.LayerNorm,
+    nn.GroupNorm,
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.InstanceNorm1d,
+    nn.InstanceNorm2d,
+    *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()),
+)
+_LAYER = re.compile(r"(?:^|\.)(?:layers|layer|h|blocks|block|encoder|decoder)\.(\d+)\.")
+
+Selection = str | Callable[[str, torch.Tensor], bool] | list | tuple
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One parameter's place in the flat snapshot."""
+
+    name: str
+    offset: int
+    numel: int
+    shape: tuple[int, ...]
+
+
+class ParameterLayout:
+    """The selected parameters of a model, name-sorted, with their offsets in θ."""
+
+    def __init__(self, model: nn.Module, params: Selection = "all", trainable_only: bool = True):
+        self.selection = describe_selection(params)
+        chosen = select_parameters(model, params, trainable_only=trainable_only)
+        self.slots: list[Slot] = []
+        offset = 0
+        for name, p in chosen:
+            self.slots.append(Slot(name, offset, p.numel(), tuple(p.shape)))
+            offset += p.numel()
+        self.numel = offset
+        self._names = [s.name for s in self.slots]
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._names)
+
+    def tensors(self, model: nn.Module) -> list[torch.Tensor]:
+        """The current values of the selected parameters, in layout order (no copies).
+
+        Raises SpectralEdgeError naming the parameter if one disappeared or changed shape.
+        """
+        current = dict(model.named_parameters())
+        out = []
+        for slot in self.slots:
+            p = current.get(slot.name)
+            if p is None:
+                raise SpectralEdgeError(
+                    f"parameter {slot.name!r} disappeared from the model since monitoring began"
+                )
+            if tuple(p.shape) != slot.shape:
+                raise SpectralEdgeError(
+                    f"parameter {slot.name!r} changed shape from {slot.shape} to "
+                    f"{tuple(p.shape)} since monitoring began"
+                )
+            out.append(p.detach())
+        return out
+
+    def pieces(self, model: nn.Module):
+        """(global offset, flat tensor) for every selected parameter."""
+        for slot, t in zip(self.slots, self.tensors(model), strict=True):
+            yield slot.offset, t.reshape(-1)
+
+    def describe(self) -> dict:
+        return {"selection": self.selection, "n_params": self.numel, "names": self.names}
+
+
+def select_parameters(
+    model: nn.Module, params: Selection = "all", trainable_only: bool = True
+) -> list[tuple[str, nn.Parameter]]:
+    """The (name, parameter) pairs a selection picks, sorted by name; error if none."""
+    named = sorted(model.named_parameters(), key=lambda item: item[0])
+    if trainable_only:
+        named = [(n, p) for n, p in named if p.requires_grad]
+    if not named:
+        raise SpectralEdgeError(
+            "the model has no trainable parameters to monitor"
+            if trainable_only
+            else "the model has no parameters to monitor"
+        )
+    keep = _predicate(model, params, [n for n, _ in named])
+    chosen = [(n, p) for n, p in named if keep(n, p)]
+    if not chosen:
+        sample = ", ".join(n for n, _ in named[:8])
+        raise SpectralEdgeError(
+            f"parameter selection {describe_selection(params)!r} matched none of the model's "
+            f"{len(named)} parameters (first names: {sample}); pick 'all', 'attention', 'trunk', "
+            "'layer:N', a regular expression, a callable or a list of names"
+        )
+    return chosen
+
+
+def layer_groups(model: nn.Module) -> dict[str, str]:
+    """Selections for every numbered layer of the model: {"layer:0": "layer:0", ...}."""
+    found = sorted(
+        {int(m.group(1)) for n, _ in model.named_parameters() for m in [_LAYER.search(n)] if m}
+    )
+    return {f"layer:{i}": f"layer:{i}" for i in found}
+
+
+def describe_selection(params: Selection) -> str:
+    """A string that records a selection in run configurations."""
+    if isinstance(params, str):
+        return params
+    if isinstance(params, list | tuple):
+        return "names:" + ",".join(params)
+    if callable(params):
+        return "callable:" + getattr(params, "__qualname__", repr(params))
+    raise SpectralEdgeError(
+        f"params must be a string, a callable or a list of names, not {type(params).__name__}"
+    )
+
+
+def _predicate(model: nn.Module, params: Selection, names: list[str]):
+    if params == "all":
+        return lambda n, p: True
+    if params == "attention":
+        return lambda n, p: p.ndim >= 2 and bool(_ATTENTION.search(n))
+    if params == "trunk":
+        excluded = _non_trunk_names(model)
+        return lambda n, p: n not in excluded and not _NOT_TRUNK_NAME.search(n)
+    if isinstance(params, str) and params.startswith("layer:"):
+        index = params.split(":", 1)[1]
+        if not index.isdigit():
+            raise SpectralEdgeError(
+                f"layer selection needs a number, like 'layer:0', not {params!r}"
+            )
+        return lambda n, p: (m := _LAYER.search(n)) is not None and m.group(1) == index
+    if isinstance(params, str):
+        try:
+            pattern = re.compile(params)
+        except re.error as exc:
+            raise SpectralEdgeError(f"params {params!r} is not a valid regular expression: {exc}")
+        return lambda n, p: bool(pattern.search(n))
+    if isinstance(params, list | tuple):
+        missing = [n for n in params if n not in names]
+        if missing:
+            raise SpectralEdgeError(f"no parameters named {missing} in the model")
+        wanted = set(params)
+        return lambda n, p: n in wanted
+    if callable(params):
+        return lambda n, p: bool(params(n, p))
+    raise SpectralEdgeError(
+        f"params must be a string, a callable or a list of names, not {type(params).__name__}"
+    )
+
+
+def _non_trunk_names(model: nn.Module) -> set[str]:
+    out = set()
+    for prefix, module in model.named_modules():
+        if isinstance(module, _NOT_TRUNK_TYPES):
+            for name, _ in module.named_parameters(recurse=False):
+                out.add(f"{prefix}.{name}" if prefix else name)
+    return out
