@@ -178,7 +178,9 @@ def _predicate(model: nn.Module, params: Selection, names: list[str]):
         try:
             pattern = re.compile(params)
         except re.error as exc:
-            raise SpectralEdgeError(f"params {params!r} is not a valid regular expression: {exc}")
+            raise SpectralEdgeError(
+                f"params {params!r} is not a valid regular expression: {exc}"
+            ) from None
         return lambda n, p: bool(pattern.search(n))
     if isinstance(params, list | tuple):
         missing = [n for n in params if n not in names]
