@@ -46,6 +46,11 @@ SYMMETRY_RTOL = 1e-6
 # resolve λ only to about machine-ε·λ_1, so dividing Xᵀu_j by such a σ_j amplifies round-off.
 NULL_RTOL = 1e-12
 
+# Inner products of float32 updates carry ~1e-6 relative error each (more at P ~ 10^8), so two
+# nearly parallel updates can break Cauchy–Schwarz by a few parts per million; only a larger
+# excess means the three entries do not belong together.
+CAUCHY_SCHWARZ_RTOL = 1e-4
+
 
 # --------------------------------------------------------------------------------------------
 # Input checks and the Gram-only mode machinery
@@ -153,7 +158,7 @@ def delta_c_frobenius(new_sq: float, old_sq: float = 0.0, new_old: float = 0.0) 
         raise SpectralEdgeError("delta_c_frobenius needs finite Gram entries")
     if a2 < 0 or b2 < 0:
         raise SpectralEdgeError(f"squared norms cannot be negative; got {a2!r} and {b2!r}")
-    if ab * ab > a2 * b2 * (1 + SYMMETRY_RTOL) + 1e-300:
+    if ab * ab > a2 * b2 * (1 + CAUCHY_SCHWARZ_RTOL) + 1e-300:
         raise SpectralEdgeError(
             f"⟨a,b⟩² = {ab * ab:.6g} exceeds ‖a‖²‖b‖² = {a2 * b2:.6g}: these are not the Gram "
             "entries of one pair of updates"
