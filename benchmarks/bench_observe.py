@@ -116,7 +116,8 @@ def main(argv=None) -> list[dict]:
         print(
             f"{row['P']:>10.0e} {row['floor_ms']:>9.2f} {row['exact_x_floor']:>8.1f} "
             f"{row['sketch_x_floor']:>9.1f} {row.get('naive_x_floor', float('nan')):>8.0f} "
-            f"{row['exact_held_MB']:>9.1f} {row['sketch_held_MB']:>9.3f} {row['peak_rss_MB']:>11.0f}",
+            f"{row['exact_held_MB']:>9.1f} {row['sketch_held_MB']:>9.3f} "
+            f"{row['peak_rss_MB']:>11.0f}",
             flush=True,
         )
     if args.json:
