@@ -46,20 +46,20 @@ def compare_sketch(
     """
     import pandas as pd
 
-    exact_vectors = [np.asarray(_flat(u), dtype=np.float64) for u in updates]
-    if len(exact_vectors) < window:
+    vectors = [_flat(u) for u in updates]
+    if len(vectors) < window:
         raise SpectralEdgeError(
-            f"compare_sketch needs at least window={window} updates, got {len(exact_vectors)}"
+            f"compare_sketch needs at least window={window} updates, got {len(vectors)}"
         )
-    x = np.stack(exact_vectors)
+    exact_all = _gram(vectors)  # every window's Gram is a block of this one
     rows = []
     for seed in seeds:
         sketch = make_sketch(family, sketch_dim, seed)
-        s = np.stack([sketch.apply(v) for v in exact_vectors])
-        for end in range(window - 1, len(x)):
-            lo = end - window + 1
-            exact = spectrum(x[lo : end + 1] @ x[lo : end + 1].T, k_star=k_star)
-            approx = spectrum(s[lo : end + 1] @ s[lo : end + 1].T, k_star=k_star)
+        sketched_all = _gram([sketch.apply(v) for v in vectors])
+        for end in range(window - 1, len(vectors)):
+            block = slice(end - window + 1, end + 1)
+            exact = spectrum(exact_all[block, block], k_star=k_star)
+            approx = spectrum(sketched_all[block, block], k_star=k_star)
             row = {"seed": seed, "window_end": end, "k_star_match": exact.k_star == approx.k_star}
             row["err_gap_ratio"] = _rel(approx.ratios[exact.k_star - 1], exact.gap_ratio)
             for name in COMPARED[1:]:
@@ -79,8 +79,19 @@ def summarize(table) -> dict:
 
 def _flat(update):
     if hasattr(update, "detach"):
-        return update.detach().cpu().double().reshape(-1).numpy()
-    return np.ravel(update)
+        return update.detach().reshape(-1)
+    return np.ravel(np.asarray(update, dtype=np.float64))
+
+
+def _gram(x) -> np.ndarray:
+    """X Xᵀ in float64; torch inputs stay on their device (a GPU makes large P cheap)."""
+    if isinstance(x[0], np.ndarray):
+        stacked = np.stack(x)
+        return stacked @ stacked.T
+    import torch
+
+    t = torch.stack([v.to(torch.float64) for v in x])
+    return (t @ t.T).cpu().numpy()
 
 
 def _rel(approx: float, exact: float) -> float:
