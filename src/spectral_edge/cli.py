@@ -1,0 +1,86 @@
+"""The ``spectral-edge`` command. Thin on purpose: it parses arguments and calls the library.
+
+Every failure the user can fix is a :class:`SpectralEdgeError`, printed as one line without a
+traceback, with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from spectral_edge import __version__
+from spectral_edge.errors import SpectralEdgeError
+
+
+def cmd_runs(args) -> None:
+    """List the runs of a store."""
+    from spectral_edge.store import open_store
+
+    with open_store(args.store, read_only=True) as store:
+        table = store.runs()
+    if table.empty:
+        print(f"no runs in {args.store}")
+        return
+    print(table.to_string(index=False))
+
+
+def cmd_export(args) -> None:
+    """Export one run's windows, metrics, events and configuration to CSV or Parquet."""
+    from spectral_edge.store import open_store
+
+    with open_store(args.store, read_only=True) as store:
+        written = store.run(args.run).export(args.out, format=args.format)
+    for kind, path in written.items():
+        print(f"{kind:>8}: {path}")
+
+
+def cmd_demo(args) -> None:
+    """The main job; see spectral_edge.lab.demo."""
+    from spectral_edge.lab.demo import run_demo
+
+    run_demo(out=args.out, quick=args.quick, seed=args.seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spectral-edge",
+        description="Watch the spectral edge of parameter updates during and after training.",
+    )
+    parser.add_argument("--version", action="version", version=f"spectral-edge {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="train modular addition with and without weight decay")
+    demo.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
+    demo.add_argument("--quick", action="store_true", help="a shorter run, for a smoke test")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(func=cmd_demo)
+
+    runs = sub.add_parser("runs", help="list the runs in a store")
+    runs.add_argument("store", help="a store file or directory")
+    runs.set_defaults(func=cmd_runs)
+
+    export = sub.add_parser("export", help="export a run to CSV or Parquet")
+    export.add_argument("store")
+    export.add_argument("run", help="run name or id")
+    export.add_argument("out", help="output prefix (…/name.csv, …/name.parquet) or directory")
+    export.add_argument("--format", choices=("csv", "parquet"))
+    export.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except SpectralEdgeError as exc:
+        print(f"spectral-edge: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("spectral-edge: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
