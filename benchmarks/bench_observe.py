@@ -58,9 +58,9 @@ def step(model: Flat, scale: float = 1e-3) -> None:
             p.mul_(1 - scale).add_(scale)
 
 
-def bench_size(n_params: int, window: int, sketch_dim: int, repeats: int, device, naive: bool):
+def bench_size(n_params, window, sketch_dim, repeats, device, naive, pieces=4):
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    model = Flat(n_params).to(device)
+    model = Flat(n_params, pieces).to(device)
     floor = timed(lambda: [p.sum() for p in model.weights], repeats, sync)
     row = {"P": n_params, "floor_ms": floor * 1e3}
     for name, dim in (("exact", None), ("sketch", sketch_dim)):
@@ -96,6 +96,7 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--sketch-dim", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--pieces", type=int, default=4, help="parameter tensors in the model")
     parser.add_argument("--no-naive", action="store_true", help="skip the SVD of the window")
     parser.add_argument("--json", help="also write the rows and the environment here")
     args = parser.parse_args(argv)
@@ -106,7 +107,10 @@ def main(argv=None) -> list[dict]:
         f"{'P':>10} {'floor ms':>9} {'exact x':>8} {'sketch x':>9} {'naive x':>8} "
         f"{'exact MB':>9} {'sketch MB':>9} {'peak RSS MB':>11}"
     )
-    print(f"W={args.window} d={args.sketch_dim} device={device} threads={torch.get_num_threads()}")
+    print(
+        f"W={args.window} d={args.sketch_dim} device={device} pieces={args.pieces} "
+        f"threads={torch.get_num_threads()}"
+    )
     print(header)
     for size in args.sizes:
         row = bench_size(

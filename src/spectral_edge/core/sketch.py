@@ -49,6 +49,7 @@ from spectral_edge.errors import SpectralEdgeError
 
 TABLE_TARGET = 1 << 20
 GAUSSIAN_BLOCK = 4096
+GROUP_TARGET = 1 << 20
 FAMILIES = ("fold", "gaussian")
 
 
@@ -87,14 +88,40 @@ class _Sketch:
         return out.cpu().numpy()
 
     def apply_pieces(self, pieces: Iterable[tuple[int, torch.Tensor]], device=None) -> np.ndarray:
-        """S(x) for (global offset, flat tensor) pieces, e.g. the parameters of a model or shard."""
+        """S(x) for (global offset, flat tensor) pieces, e.g. the parameters of a model or shard.
+
+        Runs of small consecutive pieces are concatenated first: a model has hundreds of bias
+        and norm vectors, and sketching each alone costs more in kernel launches (on a GPU,
+        3× the whole sketch of GPT-2 124M) than the arithmetic.
+        """
         out = torch.zeros(self.dim, dtype=torch.float64, device=device)
-        for offset, flat in pieces:
-            self.accumulate(out, flat.detach().reshape(-1), offset)
+        for offset, flat in _grouped(pieces, GROUP_TARGET):
+            self.accumulate(out, flat, offset)
         return out.cpu().numpy()
 
     def accumulate(self, out: torch.Tensor, flat: torch.Tensor, offset: int) -> None:
         raise NotImplementedError
+
+
+def _grouped(pieces: Iterable[tuple[int, torch.Tensor]], target: int):
+    """Yield (offset, flat) with consecutive pieces smaller than ``target`` concatenated."""
+    run: list[torch.Tensor] = []
+    run_start = run_size = 0
+    for offset, flat in pieces:
+        flat = flat.detach().reshape(-1)
+        contiguous = run and offset == run_start + run_size and flat.device == run[0].device
+        if run and (not contiguous or flat.dtype != run[0].dtype or run_size >= target):
+            yield run_start, run[0] if len(run) == 1 else torch.cat(run)
+            run = []
+        if flat.numel() >= target:
+            yield offset, flat
+            continue
+        if not run:
+            run_start, run_size = offset, 0
+        run.append(flat)
+        run_size += flat.numel()
+    if run:
+        yield run_start, run[0] if len(run) == 1 else torch.cat(run)
 
 
 class FoldSketch(_Sketch):
@@ -133,17 +160,17 @@ class FoldSketch(_Sketch):
             take = min(n - pos, self.block - k)
             start, sign = self._block_params(b)
             prod = flat[pos : pos + take] * table[start + k : start + k + take]
+            if sign < 0:
+                prod.neg_()
             head = min((-k) % d, take)
             body = (take - head) // d * d
-            part = torch.zeros(d, dtype=torch.float64, device=out.device)
             if head:
-                part[k % d : k % d + head] += prod[:head].to(torch.float64)
+                out[k % d : k % d + head] += prod[:head]
             if body:
-                part += prod[head : head + body].view(-1, d).sum(0, dtype=torch.float64)
+                out += prod[head : head + body].view(-1, d).sum(0, dtype=torch.float64)
             tail = take - head - body
             if tail:
-                part[:tail] += prod[head + body :].to(torch.float64)
-            out.add_(part, alpha=sign)
+                out[:tail] += prod[head + body :]
             pos += take
 
 
