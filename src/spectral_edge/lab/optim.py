@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from functools import partial
+from types import SimpleNamespace
 
 import torch
 from torch import nn
@@ -230,7 +231,13 @@ def _as_list(optimizers: Optimizer | Sequence[Optimizer]) -> list[Optimizer]:
 
 
 def current_lr(optimizers: Optimizer | Sequence[Optimizer], policy: str = "first") -> float:
-    """The η the adiabatic parameter uses, by an explicit ``policy`` (module docstring)."""
+    """The η the adiabatic parameter uses, by an explicit ``policy`` (module docstring).
+
+    ``first``, ``max`` and ``mean`` are :func:`spectral_edge.monitor.learning_rate`'s; this adds
+    ``weighted`` (groups weighted by their parameter counts).
+    """
+    from spectral_edge.monitor import learning_rate
+
     if policy not in LR_POLICIES:
         raise SpectralEdgeError(
             f"unknown learning-rate policy {policy!r}; choose one of: {', '.join(LR_POLICIES)}"
@@ -238,12 +245,9 @@ def current_lr(optimizers: Optimizer | Sequence[Optimizer], policy: str = "first
     groups = [g for opt in _as_list(optimizers) for g in opt.param_groups if g["params"]]
     if not groups:
         raise SpectralEdgeError("no optimizer parameter group holds parameters")
-    lrs = [float(g["lr"]) for g in groups]
-    if policy == "first":
-        return lrs[0]
-    if policy == "max":
-        return max(lrs)
-    if policy == "mean":
-        return sum(lrs) / len(lrs)
+    if policy != "weighted":
+        # the monitor's rule, over the non-empty groups only (an empty group steps nothing)
+        return learning_rate([SimpleNamespace(param_groups=groups)], policy)
     sizes = [sum(p.numel() for p in g["params"]) for g in groups]
+    lrs = [float(g["lr"]) for g in groups]
     return sum(lr * n for lr, n in zip(lrs, sizes, strict=True)) / sum(sizes)

@@ -1,0 +1,739 @@
+"""The lab's trainer: one :class:`TrainConfig` → a seeded, monitored, resumable training run.
+
+What a run does, in order, each optimizer step ``t = 1..steps``:
+
+1. draw the batch for step ``t``: full batch, or the ``t``-th slice of a per-epoch permutation
+   seeded by ``(seed, epoch)`` (language: windows drawn by a generator seeded by ``(seed, t)``).
+   Data order is a pure function of the seed and the step, so a resumed run sees the same batches;
+2. forward, backward, global gradient clipping, step every optimizer, step the schedulers;
+3. ``monitor.observe(t, lr)`` with the η that step used (the monitor snapshots when
+   ``t % monitor_every == 0``); each new window goes to the online :class:`PhaseTracker`
+   (on ``phase_quantity``, R by default) and :class:`GapWarning` (on ``warning_quantity``, g23),
+   whose transitions become events of kind ``"phase"`` (evidence ``phase`` = rise / plateau /
+   collapse) and ``"warning"`` in the monitor and the run store;
+4. every ``eval_every`` steps (and at step 0 and the last step): train and test loss and accuracy
+   and the lr into the run's metrics; the first test accuracy ≥ ``grok_threshold`` is a
+   ``"grok"`` event;
+5. every ``checkpoint_every`` steps and at the end: a checkpoint ``<out>/checkpoints/<run>.pt``
+   (model, optimizers, schedulers, monitor, tracker, warning, RNG states, step).
+
+The run store is ``<out>/`` + :data:`spectral_edge.store.DEFAULT_FILENAME`, so
+``spectral-edge runs <out>`` lists its runs. The run's config holds the full TrainConfig
+(``train``), the monitor's description (``monitor``) and the preset name; seeds are recorded.
+
+``resume=True`` loads the checkpoint, reopens the same run (status back to ``running``) and
+continues; the result is identical to an uninterrupted run (same parameters, same windows), and
+``steps`` may be raised to train longer. Ctrl-C saves a checkpoint of the last completed step,
+marks the run ``"interrupted"`` and re-raises ``KeyboardInterrupt``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spectral_edge import __version__
+from spectral_edge.dynamics import GapWarning, GapWarningConfig, PhaseTracker
+from spectral_edge.errors import SpectralEdgeError
+from spectral_edge.lab.presets import TrainConfig, config_from_dict, get_preset
+from spectral_edge.monitor import Event, SpectralMonitor
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+# --- tasks: data, model, loss and accuracy -----------------------------------------------------
+
+
+class _Task:
+    """Adapter from a task family to ``batch(step)``, ``loss(model, batch)`` and ``evaluate``."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self._perm_epoch = -1
+        self._perm = None
+        t = cfg.task
+        if t in ("modular", "multitask"):
+            from spectral_edge.lab.tasks import make_modular, make_multitask
+
+            if t == "modular":
+                d = make_modular(cfg.p, cfg.op, cfg.train_fraction, cfg.data_seed)
+            else:
+                ops = tuple(o.strip() for o in cfg.ops.split(",") if o.strip())
+                d = make_multitask(cfg.p, ops, cfg.train_fraction, cfg.data_seed)
+            self.train = (d.train_x, d.train_y)
+            self.test = (d.test_x, d.test_y)
+            self.model_kw = {"p": cfg.p}
+            if cfg.model == "modular-transformer":
+                self.model_kw["n_tasks"] = d.n_tasks
+        elif t == "mlp-modular":
+            from spectral_edge.lab.tasks import make_mlp_modular
+
+            d = make_mlp_modular(cfg.p, cfg.train_fraction, cfg.data_seed, cfg.op)
+            self.train = (d.train_x, d.train_y, d.train_labels)
+            self.test = (d.test_x, d.test_y, d.test_labels)
+            self.model_kw = {"p": cfg.p}
+        elif t == "dyck":
+            from spectral_edge.lab.tasks import make_dyck
+
+            d = make_dyck(cfg.n_train, cfg.n_test, cfg.max_pairs, cfg.data_seed)
+            self.train = (d.train_x, d.train_y)
+            self.test = (d.test_x, d.test_y)
+            self.model_kw = {"max_pairs": cfg.max_pairs}
+        elif t == "scan":
+            from spectral_edge.lab.tasks import make_scan
+
+            d = make_scan(cfg.n_train, cfg.n_test, cfg.data_seed)
+            self.train = (d.train_src, d.train_tgt_in, d.train_tgt_out)
+            self.test = (d.test_src, d.test_tgt_in, d.test_tgt_out)
+            self.model_kw = {}
+        elif t == "language":
+            from spectral_edge.lab.tasks import make_language, make_shift
+
+            if cfg.shift_step > 0:
+                self.lm = make_shift(
+                    cfg.corpus, cfg.shift_corpus, cfg.shift_step, cfg.n_docs, seed=cfg.data_seed
+                )
+            else:
+                self.lm = make_language(cfg.corpus, cfg.n_docs, seed=cfg.data_seed)
+            self.train = self.test = None
+            self.model_kw = {}
+        else:  # validated earlier; kept for a clear message
+            raise SpectralEdgeError(f"unknown task {t!r}")
+        if self.test is not None and cfg.eval_size:
+            self.test = tuple(x[: cfg.eval_size] for x in self.test)
+            self.train_eval = tuple(x[: cfg.eval_size] for x in self.train)
+        else:
+            self.train_eval = self.train
+
+    def build_model(self) -> nn.Module:
+        from spectral_edge.lab.models import build_model
+
+        return build_model(self.cfg.model, **self.model_kw)
+
+    # batches ------------------------------------------------------------------------------
+
+    def batch(self, step: int):
+        """The training batch of optimizer step ``step`` (1-based); a function of seed and step."""
+        cfg = self.cfg
+        if cfg.task == "language":
+            gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+            bs = cfg.batch_size or 32
+            if cfg.shift_step > 0:
+                return self.lm.batch(step - 1, bs, cfg.seq_len, gen)
+            from spectral_edge.lab.tasks.language import sample_batch
+
+            return sample_batch(self.lm.train_tokens, bs, cfg.seq_len, gen)
+        n = len(self.train[0])
+        bs = cfg.batch_size
+        if bs == 0 or bs >= n:
+            return self.train
+        per_epoch = math.ceil(n / bs)
+        epoch, i = divmod(step - 1, per_epoch)
+        if epoch != self._perm_epoch:
+            gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+            self._perm = torch.randperm(n, generator=gen)
+            self._perm_epoch = epoch
+        idx = self._perm[i * bs : (i + 1) * bs]
+        return tuple(x[idx] for x in self.train)
+
+    # loss and accuracy ----------------------------------------------------------------------
+
+    def forward(self, model: nn.Module, batch):
+        """(loss, n_correct, n_counted) of one batch."""
+        t = self.cfg.task
+        if t == "mlp-modular":
+            x, y, labels = batch
+            out = model(x)
+            loss = F.mse_loss(out, y)
+            return loss, (out.argmax(-1) == labels).sum(), labels.numel()
+        if t == "scan":
+            src, tgt_in, tgt_out = batch
+            logits = model(src, tgt_in)
+            loss = F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=0)
+            valid = tgt_out != 0
+            seq_ok = ((logits.argmax(-1) == tgt_out) | ~valid).all(dim=1)
+            return loss, seq_ok.sum(), len(tgt_out)
+        x, y = batch
+        logits = model(x)
+        flat = logits.reshape(-1, logits.shape[-1])
+        loss = F.cross_entropy(flat, y.reshape(-1), ignore_index=-100)
+        valid = y != -100
+        correct = ((logits.argmax(-1) == y) & valid).sum()
+        return loss, correct, int(valid.sum())
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module) -> dict:
+        was = model.training
+        model.eval()
+        try:
+            if self.cfg.task == "language":
+                return self._evaluate_language(model)
+            out = {}
+            for split, data in (("train", self.train_eval), ("test", self.test)):
+                loss_sum, correct, count = 0.0, 0, 0
+                n = len(data[0])
+                chunk = 4096
+                for i in range(0, n, chunk):
+                    part = tuple(x[i : i + chunk] for x in data)
+                    loss, c, k = self.forward(model, part)
+                    loss_sum += float(loss) * k
+                    correct += int(c)
+                    count += k
+                out[f"{split}_loss"] = loss_sum / max(count, 1)
+                out[f"{split}_acc"] = correct / max(count, 1)
+            return out
+        finally:
+            model.train(was)
+
+    def _evaluate_language(self, model: nn.Module) -> dict:
+        from spectral_edge.lab.tasks.language import eval_batches
+
+        cfg = self.cfg
+        max_batches = max(1, (cfg.eval_size or 64) // 16)
+        data = self.lm.after if cfg.shift_step > 0 else self.lm
+        before = self.lm.before if cfg.shift_step > 0 else self.lm
+        out = {}
+        for split, tokens in (("train", before.val_tokens), ("test", data.val_tokens)):
+            loss_sum, correct, count = 0.0, 0, 0
+            for x, y in eval_batches(tokens, 16, cfg.seq_len, max_batches):
+                logits = model(x)
+                loss_sum += float(F.cross_entropy(logits.flatten(0, 1), y.flatten())) * y.numel()
+                correct += int((logits.argmax(-1) == y).sum())
+                count += y.numel()
+            out[f"{split}_loss"] = loss_sum / max(count, 1)
+            out[f"{split}_acc"] = correct / max(count, 1)
+        return out
+
+
+# --- progress --------------------------------------------------------------------------------
+
+
+class Progress:
+    """One live status line on stderr: carriage return on a terminal, plain lines otherwise."""
+
+    def __init__(self, enabled: bool = True, stream=None, min_interval: float = 0.1):
+        self.enabled = enabled
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.min_interval = min_interval
+        self._last = 0.0
+        self._width = 0
+
+    def show(self, text: str, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not self.tty:
+            if force:
+                print(text, file=self.stream, flush=True)
+            return
+        if not force and now - self._last < self.min_interval:
+            return
+        self._last = now
+        pad = max(0, self._width - len(text))
+        self._width = len(text)
+        self.stream.write("\r" + text + " " * pad)
+        self.stream.flush()
+
+    def message(self, text: str) -> None:
+        """A line that stays (an event), printed above the live line."""
+        if not self.enabled:
+            return
+        if self.tty and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self._width = 0
+        print(text, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.enabled and self.tty and self._width:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._width = 0
+
+
+def _fmt(x, spec: str = ".3f") -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "-"
+    return format(x, spec)
+
+
+# --- the trainer -----------------------------------------------------------------------------
+
+
+class Trainer:
+    """Train one :class:`TrainConfig` into ``out_dir`` with the spectral monitor attached.
+
+    Args:
+        config: a TrainConfig or a preset name.
+        out_dir: run directory: the store, checkpoints.
+        store: an open RunStore to use instead of ``<out_dir>``'s.
+        run_name: the run's name (default: the preset name or ``run-<time>``).
+        overwrite: replace an existing run of that name (and its checkpoint).
+        progress: show the live status line on stderr.
+        resume: continue from ``<out_dir>/checkpoints/<run_name>.pt``.
+        preset: the preset name, recorded with the run.
+
+    Use :meth:`fit` for a whole run, or :meth:`start`, :meth:`advance`, :meth:`finish` to drive
+    several runs side by side (the demo does).
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig | str,
+        out_dir: str | os.PathLike = "runs",
+        store=None,
+        run_name: str | None = None,
+        overwrite: bool = False,
+        progress: bool = True,
+        resume: bool = False,
+        preset: str | None = None,
+        callbacks=None,
+    ):
+        if isinstance(config, str):
+            preset = preset or config
+            config = get_preset(config)
+        if not isinstance(config, TrainConfig):
+            raise SpectralEdgeError(f"config must be a TrainConfig or preset name, got {config!r}")
+        self.config = config.validate()
+        self.preset = preset
+        self.out_dir = Path(out_dir)
+        self.run_name = run_name or preset
+        self.overwrite = bool(overwrite)
+        self.resume = bool(resume)
+        self.progress = Progress(progress) if isinstance(progress, bool) else progress
+        self.callbacks = list(callbacks or [])
+        self._store = store
+        self._own_store = store is None
+        self.step = 0
+        self.grok_step: int | None = None
+        self.last_eval: dict = {}
+        self.last_loss = math.nan
+        self.phase = "before"
+        self.started = False
+        self.done = False
+        self.wall_time = 0.0
+
+    # -- set-up ---------------------------------------------------------------------------------
+
+    def _check_out_dir(self) -> None:
+        d = self.out_dir
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SpectralEdgeError(
+                f"cannot create the output directory {d}: {exc.strerror or exc}"
+            ) from None
+        if not d.is_dir():
+            raise SpectralEdgeError(f"the output path {d} exists and is not a directory")
+        probe = d / f".write-test-{os.getpid()}"
+        try:
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise SpectralEdgeError(
+                f"the output directory {d} is not writable: {exc.strerror or exc}"
+            ) from None
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out_dir / CHECKPOINT_DIR / f"{self.run_name}.pt"
+
+    def start(self) -> Trainer:
+        """Build data, model, optimizers, monitor and run (or restore them from a checkpoint)."""
+        if self.started:
+            return self
+        cfg = self.config
+        self._check_out_dir()
+        if self._store is None:
+            from spectral_edge.store import open_store
+
+            self._store = open_store(self.out_dir)
+        store = self._store
+        if self.run_name is None:
+            self.run_name = _free_run_name(store)
+        ckpt = None
+        if self.resume:
+            if not self.checkpoint_path.is_file():
+                raise SpectralEdgeError(
+                    f"nothing to resume: no checkpoint {self.checkpoint_path}; run without resume"
+                )
+            ckpt = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
+            _check_resumable(ckpt["config"], cfg)
+        else:
+            exists = self.run_name in set(store.runs()["name"])
+            if exists and not self.overwrite:
+                raise SpectralEdgeError(
+                    f"a run named {self.run_name!r} already exists in {store.path}; choose "
+                    "another name (--name), resume it (--resume) or replace it (--overwrite)"
+                )
+
+        torch.manual_seed(cfg.seed)
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed % 2**32)  # noqa: NPY002 (the global RNG, for any user code)
+        self.task = _Task(cfg)
+        self.model = self.task.build_model()
+        from spectral_edge.lab.optim import make_optimizers, make_schedulers
+
+        self.optimizers = make_optimizers(
+            self.model,
+            cfg.optimizer,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            betas=tuple(cfg.betas),
+            momentum=cfg.momentum,
+        )
+        self.schedulers = make_schedulers(
+            self.optimizers, cfg.schedule, cfg.warmup, cfg.steps, cfg.final_fraction
+        )
+        self.monitor = SpectralMonitor(
+            self.model,
+            window=cfg.monitor_window,
+            every=cfg.monitor_every,
+            params=cfg.monitor_params,
+            sketch_dim=cfg.monitor_sketch_dim or None,
+            seed=cfg.seed,
+            k_star=cfg.monitor_k_star,
+            lr_policy=cfg.monitor_lr_policy,
+            callbacks=[self._on_event],
+        )
+        self.tracker = PhaseTracker(
+            tau=cfg.phase_tau, smooth=cfg.phase_smooth, quantity=cfg.phase_quantity
+        )
+        self.warning = GapWarning(
+            GapWarningConfig(
+                quantity=cfg.warning_quantity,
+                smooth=cfg.warning_smooth,
+                rise_factor=cfg.warning_rise,
+                decline_factor=cfg.warning_decline,
+                sustain=cfg.warning_sustain,
+            )
+        )
+        if ckpt is None:
+            run_config = {
+                "train": cfg.to_dict(),
+                "preset": self.preset,
+                "monitor": self.monitor.describe(),
+                "model_parameters": sum(p.numel() for p in self.model.parameters()),
+                "spectral_edge_version": __version__,
+                "torch_version": torch.__version__,
+            }
+            seeds = {"torch": cfg.seed, "data": cfg.data_seed, "sketch": cfg.seed}
+            self.run = store.create_run(
+                self.run_name,
+                config=run_config,
+                seeds=seeds,
+                definitions=self.monitor._definitions(),
+                overwrite=self.overwrite,
+            )
+            if self.overwrite and self.checkpoint_path.exists():
+                self.checkpoint_path.unlink()
+        else:
+            self.run = store.run(self.run_name)
+            self._restore(ckpt)
+            self.run.set_status("running")
+            if cfg.steps != ckpt["config"]["steps"]:
+                self.run.update_config({"resumed_with_steps": cfg.steps}, replace=True)
+        self.monitor.run = self.run
+        self.started = True
+        self._t0 = time.monotonic()
+        if ckpt is None:
+            self._evaluate()
+        return self
+
+    # -- one step -------------------------------------------------------------------------------
+
+    def advance(self, n: int = 1) -> None:
+        """Train up to ``n`` more steps (not beyond ``steps``); Ctrl-C is handled here."""
+        if not self.started:
+            self.start()
+        try:
+            for _ in range(n):
+                if self.step >= self.config.steps:
+                    break
+                self._train_step()
+        except KeyboardInterrupt:
+            self.interrupt()
+            raise
+
+    def _train_step(self) -> None:
+        cfg = self.config
+        step = self.step + 1
+        batch = self.task.batch(step)
+        loss, _, _ = self.task.forward(self.model, batch)
+        for opt in self.optimizers:
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.clip > 0:
+            from spectral_edge.lab.optim import clip_gradients
+
+            clip_gradients(self.model, cfg.clip)
+        lr = _lr(self.optimizers, cfg.monitor_lr_policy)
+        for opt in self.optimizers:
+            opt.step()
+        for sched in self.schedulers:
+            sched.step()
+        self.step = step
+        self.last_loss = float(loss.detach())
+        record = self.monitor.observe(step, lr=lr)
+        if record is not None:
+            self._dynamics(step, record)
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            self._evaluate()
+        if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+            self.save_checkpoint()
+        self.progress.show(self.status_line())
+
+    def _dynamics(self, step: int, record) -> None:
+        feats = record.features
+        value = float(feats.get(self.config.phase_quantity, math.nan))
+        if not math.isfinite(value):
+            value = math.nan
+        self.phase, events = self.tracker.update(step, value)
+        for ev in events:
+            evidence = dict(ev["evidence"])
+            self.monitor._emit(step, "phase", ev["message"], evidence)
+        warning = self.warning.update(step, feats)
+        if warning is not None:
+            self.monitor._emit(step, "warning", warning["message"], warning["evidence"])
+
+    def _evaluate(self) -> None:
+        metrics = self.task.evaluate(self.model)
+        metrics["lr"] = _lr(self.optimizers, self.config.monitor_lr_policy)
+        self.last_eval = metrics
+        self.monitor.log_metrics(self.step, **metrics)
+        acc = metrics.get("test_acc", math.nan)
+        if self.grok_step is None and acc >= self.config.grok_threshold:
+            self.grok_step = self.step
+            self.monitor._emit(
+                self.step,
+                "grok",
+                f"test accuracy {acc:.3f} >= {self.config.grok_threshold:g}",
+                {"test_acc": acc, "threshold": self.config.grok_threshold},
+            )
+
+    def _on_event(self, event: Event, monitor) -> None:
+        for callback in self.callbacks:
+            callback(event, self)
+        if self.callbacks:
+            return
+        self.progress.message(f"[{self.run_name}] step {event.step}: {describe_event(event)}")
+
+    # -- the whole run --------------------------------------------------------------------------
+
+    def fit(self) -> dict:
+        """Train to ``steps``, checkpoint, finish the run; returns :meth:`summary`."""
+        self.start()
+        self.advance(self.config.steps - self.step)
+        return self.finish()
+
+    def finish(self, status: str = "finished") -> dict:
+        if self.done:
+            return self.summary()
+        self.save_checkpoint()
+        self.run.finish(status)
+        self.progress.show(self.status_line(), force=True)
+        self.progress.close()
+        self.done = True
+        self.wall_time = time.monotonic() - self._t0
+        summary = self.summary()
+        if self._own_store:
+            self._store.close()
+        return summary
+
+    def interrupt(self) -> None:
+        """Checkpoint the last completed step and mark the run interrupted (Ctrl-C)."""
+        if not self.started or self.done:
+            return
+        try:
+            self.save_checkpoint()
+        finally:
+            self.run.set_status("interrupted")
+            self.progress.close()
+            self.progress.message(
+                f"[{self.run_name}] interrupted at step {self.step}; checkpoint "
+                f"{self.checkpoint_path} (continue with resume)"
+            )
+            self.done = True
+            if self._own_store:
+                self._store.close()
+
+    def summary(self) -> dict:
+        return {
+            "run": self.run_name,
+            "steps": self.step,
+            "grok_step": self.grok_step,
+            "phase": self.phase,
+            "warning_step": None if self.warning.warning is None else self.warning.warning["step"],
+            **self.last_eval,
+            "checkpoint": str(self.checkpoint_path),
+            "store": str(self._store.path),
+        }
+
+    def status_line(self) -> str:
+        ev = self.last_eval
+        rec = self.monitor.latest
+        k = R = A = None
+        if rec is not None:
+            k = rec.features.get("k_star")
+            R = rec.features.get("gap_ratio")
+            A = rec.features.get("adiabatic")
+        return (
+            f"[{self.run_name}] step {self.step}/{self.config.steps} "
+            f"loss {_fmt(self.last_loss, '.4f')} "
+            f"train {_fmt(ev.get('train_loss'), '.3f')}/{_fmt(ev.get('train_acc'), '.2f')} "
+            f"test {_fmt(ev.get('test_loss'), '.3f')}/{_fmt(ev.get('test_acc'), '.2f')} "
+            f"k* {_fmt(k, '.0f')} R {_fmt(R, '.2f')} {self.phase} A {_fmt(A, '.2g')}"
+        )
+
+    # -- checkpoints ----------------------------------------------------------------------------
+
+    def save_checkpoint(self) -> Path:
+        path = self.checkpoint_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "format": 1,
+            "step": self.step,
+            "config": self.config.to_dict(),
+            "preset": self.preset,
+            "run_name": self.run_name,
+            "model": self.model.state_dict(),
+            "optimizers": [o.state_dict() for o in self.optimizers],
+            "schedulers": [s.state_dict() for s in self.schedulers],
+            "monitor": self.monitor.state_dict(),
+            "tracker": self.tracker.state_dict(),
+            "warning": self.warning.state_dict(),
+            "grok_step": self.grok_step,
+            "last_eval": dict(self.last_eval),
+            "last_loss": self.last_loss,
+            "phase": self.phase,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "numpy": np.random.get_state(),  # noqa: NPY002
+                "python": random.getstate(),
+            },
+            "version": __version__,
+        }
+        tmp = path.with_suffix(".pt.tmp")
+        try:
+            torch.save(state, tmp)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise SpectralEdgeError(f"cannot write the checkpoint {path}: {exc}") from None
+        return path
+
+    def _restore(self, ckpt: dict) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        for opt, s in zip(self.optimizers, ckpt["optimizers"], strict=True):
+            opt.load_state_dict(s)
+        for sched, s in zip(self.schedulers, ckpt["schedulers"], strict=True):
+            sched.load_state_dict(s)
+        self.monitor.load_state_dict(ckpt["monitor"])
+        self.tracker.load_state_dict(ckpt["tracker"])
+        self.warning.load_state_dict(ckpt["warning"])
+        self.step = int(ckpt["step"])
+        self.grok_step = ckpt["grok_step"]
+        self.last_eval = dict(ckpt["last_eval"])
+        self.last_loss = ckpt["last_loss"]
+        self.phase = ckpt["phase"]
+        rng = ckpt["rng"]
+        torch.set_rng_state(rng["torch"])
+        np.random.set_state(rng["numpy"])  # noqa: NPY002
+        random.setstate(rng["python"])
+        # a longer run keeps the saved schedule's multiplier function (it is rebuilt from the
+        # new config above; cosine schedules depend on steps, so they must not change)
+
+
+def _lr(optimizers, policy: str) -> float:
+    from spectral_edge.lab.optim import current_lr
+
+    return current_lr(optimizers, policy)
+
+
+def _free_run_name(store) -> str:
+    names = set(store.runs()["name"])
+    base = "run-" + time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    name, n = base, 1
+    while name in names:
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def _check_resumable(saved: dict, cfg: TrainConfig) -> None:
+    old = config_from_dict(saved)
+    new = asdict(cfg)
+    changed = [k for k, v in asdict(old).items() if k != "steps" and new[k] != v]
+    if cfg.schedule == "cosine" and old.steps != cfg.steps:
+        changed.append("steps (a cosine schedule depends on it)")
+    if changed:
+        raise SpectralEdgeError(
+            f"cannot resume: the config differs from the checkpoint's in {changed}; only "
+            "steps may change"
+        )
+    if cfg.steps < old.steps and cfg.steps < 0:  # pragma: no cover - validated elsewhere
+        raise SpectralEdgeError("steps must not be negative")
+
+
+def describe_event(event: Event) -> str:
+    """One readable line for a monitor event (phase, warning, grok, anything else)."""
+    e = event.evidence or {}
+    if event.kind == "phase":
+        phase = e.get("phase", "?")
+        start = e.get("start_step")
+        peak = e.get("peak_value")
+        q = "R" if e.get("quantity") == "gap_ratio" else e.get("quantity", "")
+        if phase == "rise":
+            return f"{q} rises (since step {start}, now {_fmt(e.get('value'), '.2f')})"
+        if phase == "plateau":
+            return f"{q} plateau since step {start} (peak {_fmt(peak, '.2f')})"
+        if phase == "collapse":
+            return (
+                f"{q} collapses below {e.get('tau')} (peak {_fmt(peak, '.2f')} at step "
+                f"{e.get('peak_step')})"
+            )
+    if event.kind == "warning":
+        return (
+            f"WARNING {e.get('quantity')} fell {_fmt(e.get('decline'), '.1f')}x from its peak "
+            f"(step {e.get('running_max_step')}): a transition may be near"
+        )
+    if event.kind == "grok":
+        return f"GROKKED: {event.message}"
+    return f"{event.kind}: {event.message}"
+
+
+def train(
+    config: TrainConfig | str,
+    out_dir: str | os.PathLike = "runs",
+    *,
+    store=None,
+    run_name: str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    resume: bool = False,
+    preset: str | None = None,
+) -> dict:
+    """Train one config (or preset name) into ``out_dir``; returns the run's summary."""
+    trainer = Trainer(
+        config,
+        out_dir,
+        store=store,
+        run_name=run_name,
+        overwrite=overwrite,
+        progress=progress,
+        resume=resume,
+        preset=preset,
+    )
+    return trainer.fit()
+
+
+__all__ = ["Progress", "Trainer", "describe_event", "train"]
