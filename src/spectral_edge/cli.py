@@ -35,6 +35,29 @@ def cmd_export(args) -> None:
         print(f"{kind:>8}: {path}")
 
 
+def cmd_train(args) -> None:
+    """Train a preset (with --set overrides) into a run directory; see spectral_edge.lab."""
+    from spectral_edge.lab.presets import get_preset, parse_overrides
+    from spectral_edge.lab.trainer import train
+
+    config = parse_overrides(args.set, get_preset(args.preset))
+    summary = train(
+        config,
+        args.out,
+        run_name=args.name or args.preset,
+        overwrite=args.overwrite,
+        resume=args.resume,
+        preset=args.preset,
+    )
+    grok = summary.get("grok_step")
+    print(
+        f"run {summary['run']}: {summary['steps']} steps, test acc "
+        f"{summary.get('test_acc', float('nan')):.3f}, "
+        + (f"grokked at step {grok}" if grok is not None else "no grokking")
+        + f"; store {summary['store']}"
+    )
+
+
 def cmd_demo(args) -> None:
     """The main job; see spectral_edge.lab.demo."""
     from spectral_edge.lab.demo import run_demo
@@ -55,6 +78,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quick", action="store_true", help="a shorter run, for a smoke test")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=cmd_demo)
+
+    train = sub.add_parser("train", help="train a preset with the monitor attached")
+    train.add_argument("preset", help="preset name (spectral_edge.lab.presets.PRESETS)")
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field (repeatable), e.g. --set lr=3e-3 --set steps=2000",
+    )
+    train.add_argument("--out", default="runs", help="run directory (default runs)")
+    train.add_argument("--name", help="run name (default: the preset name)")
+    train.add_argument("--overwrite", action="store_true", help="replace a run of that name")
+    train.add_argument("--resume", action="store_true", help="continue from its checkpoint")
+    train.set_defaults(func=cmd_train)
 
     runs = sub.add_parser("runs", help="list the runs in a store")
     runs.add_argument("store", help="a store file or directory")
