@@ -89,12 +89,13 @@ def test_fold_is_an_exact_isometry_on_any_d_consecutive_coordinates(offset):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_mean_over_seeds_approaches_the_inner_product(family):
     d, p, n_seeds, rho = 32, 2000, 60, 0.5
-    x, y = correlated_pair(p, rho, seed=2)
+    x32, y32 = (v.astype(np.float32) for v in correlated_pair(p, rho, seed=2))
+    x, y = x32.astype(np.float64), y32.astype(np.float64)  # the exact values sketched
     norm = np.linalg.norm(x) * np.linalg.norm(y)
     est_xy, est_xx = [], []
     for seed in range(n_seeds):
         sk = make_sketch(family, d, seed=seed)
-        sx, sy = sk.apply(x), sk.apply(y)
+        sx, sy = sk.apply(x32), sk.apply(y32)  # float32 input: the fold table needs no cast
         est_xy.append(sx @ sy / norm)
         est_xx.append(sx @ sx / (x @ x))
     est_xy, est_xx = np.array(est_xy), np.array(est_xx)
@@ -108,14 +109,15 @@ def test_mean_over_seeds_approaches_the_inner_product(family):
 
 
 def _rms_errors(family: str, dims, p: int, n_seeds: int) -> np.ndarray:
-    x, y = correlated_pair(p, 0.4, seed=9)
+    x32, y32 = (v.astype(np.float32) for v in correlated_pair(p, 0.4, seed=9))
+    x, y = x32.astype(np.float64), y32.astype(np.float64)
     norm = np.linalg.norm(x) * np.linalg.norm(y)
     out = []
     for d in dims:
         errs = []
         for seed in range(n_seeds):
             sk = make_sketch(family, d, seed=100 + seed)
-            sx, sy = sk.apply(x), sk.apply(y)
+            sx, sy = sk.apply(x32), sk.apply(y32)
             errs.append((sx @ sy - x @ y) / norm)
             errs.append((sx @ sx - x @ x) / (x @ x))
         out.append(np.sqrt(np.mean(np.square(errs))))
@@ -132,8 +134,8 @@ def test_fold_error_scales_like_one_over_sqrt_d():
 
 
 def test_gaussian_error_scales_like_one_over_sqrt_d():
-    dims = np.array([8, 32, 128, 256])
-    rms = _rms_errors("gaussian", dims, p=GAUSSIAN_BLOCK, n_seeds=16)
+    dims = np.array([8, 32, 128])
+    rms = _rms_errors("gaussian", dims, p=GAUSSIAN_BLOCK, n_seeds=12)
     slope = np.polyfit(np.log(dims), np.log(rms), 1)[0]
     assert -0.7 < slope < -0.3, (rms, slope)
 
@@ -145,6 +147,7 @@ def test_fold_is_no_worse_than_gaussian_on_the_same_window():
     drift = rng.standard_normal(p)
     x = rng.standard_normal((w, p)) + 2.0 * drift
     x *= rng.uniform(0.5, 2.0, size=(w, 1))
+    x = x.astype(np.float32).astype(np.float64)
     g = x @ x.T
     norms = np.sqrt(np.outer(np.diag(g), np.diag(g)))
     err = {}
@@ -152,7 +155,7 @@ def test_fold_is_no_worse_than_gaussian_on_the_same_window():
         sq = []
         for seed in range(n_seeds):
             sk = make_sketch(family, d, seed=seed)
-            s = np.stack([sk.apply(r) for r in x])
+            s = np.stack([sk.apply(r.astype(np.float32)) for r in x])
             sq.append(((s @ s.T - g) / norms) ** 2)
         err[family] = float(np.sqrt(np.mean(sq)))
     assert err["fold"] < 1.3 * err["gaussian"], err
@@ -417,7 +420,10 @@ def test_apply_pieces_with_many_small_pieces_mixed_dtypes_and_gaps(family):
         pieces.append((int(o), t))
         exact.append((int(o), t.double()))
     sk = make_sketch(family, 24, seed=6)
-    ref = sum(sk.apply(t, offset=o) for o, t in exact)
+    dense = np.zeros(int(offsets[-1] + sizes[-1]))  # zeros in the gaps
+    for o, t in exact:
+        dense[o : o + t.numel()] = t.numpy()
+    ref = sk.apply(dense)
     got = sk.apply_pieces(pieces)
     np.testing.assert_allclose(
         got, ref, rtol=0, atol=1e-12 * sum(float(t.abs().sum()) for _, t in exact)
