@@ -19,8 +19,14 @@ grokking step / g23 of the last window at or before it), the online warning and 
 control, whether it grokked, its decline measured at the same step, and any warning (a false
 alarm). Then an HTML report with the curves of both runs is written to ``<out>/report.html``.
 
-Both runs stop at the same step: ``steps`` (1200; 300 with ``quick``), or earlier once the
-weight-decay run has grokked and been followed for ``max(200, grok_step / 2)`` more steps.
+Both runs stop at the same step: ``steps`` (1200), or earlier once the weight-decay run has
+grokked and been followed for ``max(200, grok_step / 2)`` more steps. ``quick`` narrows the MLP
+(embeddings 32, hidden 128; it groks in about 450 steps, measured) and follows grokking for 50
+steps, for a smoke test well under a minute.
+
+Read the control's decline with care: without weight decay the memorised run's updates shrink
+as its training loss goes to 0, so its g23 (in units of squared update norms) can fall by more
+than the grokking run's; the summary prints both and lets the numbers speak.
 """
 
 from __future__ import annotations
@@ -47,7 +53,8 @@ def demo_configs(quick: bool = False, seed: int = 0):
         get_preset("modadd-cpu"),
         p=DEMO_P,
         lr=DEMO_LR,
-        steps=300 if quick else 1200,
+        steps=600 if quick else 1200,
+        model_args="hidden=128,d_embed=32" if quick else "",
         eval_every=10,
         monitor_every=10,
         monitor_window=10,
@@ -134,7 +141,8 @@ def run_demo(out: str = "runs/demo", quick: bool = False, seed: int = 0) -> dict
                     t.advance(min(cfg_wd.eval_every, stop - t.step))
                 printer.live(runs)
                 if wd.grok_step is not None:
-                    stop = min(stop, wd.grok_step + max(200, wd.grok_step // 2))
+                    follow = 50 if quick else max(200, wd.grok_step // 2)
+                    stop = min(stop, wd.grok_step + follow)
             printer.live(runs, force=True)
             printer.progress.close()
             for _, t in runs:

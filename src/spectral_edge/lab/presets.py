@@ -69,6 +69,7 @@ class TrainConfig:
     data_seed: int = 42
     # model
     model: str = "modular-transformer"
+    model_args: str = ""  # builder keyword overrides, "hidden=128,d_embed=32"
     # optimizer
     optimizer: str = "adamw"
     lr: float = 1e-3
@@ -188,6 +189,8 @@ def _check_range(name: str, value) -> None:
         bad = "≥ 1"
     elif name == "monitor_window" and value < 2:
         bad = "an integer ≥ 2"
+    elif name == "model_args":
+        parse_model_args(value)
     elif name == "phase_tau" and value <= 0:
         bad = "> 0"
     if bad is not None:
@@ -425,6 +428,29 @@ PRESETS: dict[str, TrainConfig] = {
 PRESETS["lm-shift-cpu"] = replace(
     PRESETS["lm-tiny"], shift_step=300, note="lm-tiny with a switch to the report corpus at 300"
 )
+
+
+def parse_model_args(text: str) -> dict:
+    """``"hidden=128,d_embed=32"`` → ``{"hidden": 128, "d_embed": 32}`` (int, float, bool, str)."""
+    out: dict = {}
+    for item in (x.strip() for x in text.split(",")):
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SpectralEdgeError(
+                f"model_args must look like 'key=value,key=value', got {text!r}"
+            )
+        value = value.strip()
+        for cast in (int, float, _parse_bool):
+            try:
+                out[key.strip()] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            out[key.strip()] = value
+    return out
 
 
 def get_preset(name: str) -> TrainConfig:

@@ -117,8 +117,11 @@ class _Task:
 
     def build_model(self) -> nn.Module:
         from spectral_edge.lab.models import build_model
+        from spectral_edge.lab.presets import parse_model_args
 
-        return build_model(self.cfg.model, **self.model_kw)
+        return build_model(
+            self.cfg.model, **{**self.model_kw, **parse_model_args(self.cfg.model_args)}
+        )
 
     # batches ------------------------------------------------------------------------------
 
@@ -327,6 +330,8 @@ class Trainer:
 
     def _check_out_dir(self) -> None:
         d = self.out_dir
+        if d.exists() and not d.is_dir():
+            raise SpectralEdgeError(f"the output path {d} exists and is not a directory")
         try:
             d.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
