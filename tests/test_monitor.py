@@ -509,11 +509,6 @@ def test_k_star_variants_drive_the_edge(variant):
     assert mon.describe()["k_star"] == variant
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: MonitorConfig.validate does not check k_star; an unknown variant is "
-    "accepted and every window then fails inside observe (monitor_error events only)",
-)
 def test_unknown_k_star_variant_is_an_error_at_construction():
     with pytest.raises(SpectralEdgeError, match="k"):
         SpectralMonitor(make_model(), window=3, k_star="bogus")
@@ -584,12 +579,6 @@ def test_resume_carries_events_and_a_pending_baseline():
     pd.testing.assert_frame_equal(mon.to_dataframe(), other.to_dataframe(), check_exact=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: SpectralMonitor.state_dict() holds numpy arrays (RollingGram 'inner', "
-    "the sketch baseline), so torch.load with the default weights_only=True (torch >= 2.6) "
-    "refuses a checkpoint containing it",
-)
 def test_state_dict_loads_with_default_torch_load():
     model = make_model()
     opt = make_opt(model)
@@ -610,11 +599,6 @@ def test_load_state_dict_rejects_other_config_or_layout():
         SpectralMonitor(other, window=3).load_state_dict(mon.state_dict())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: load_state_dict compares only parameter names, not shapes, so a state "
-    "from a model with the same names and other shapes is accepted (observe then fails)",
-)
 def test_load_state_dict_rejects_same_names_with_other_shapes():
     model = make_model()
     opt = make_opt(model)
@@ -774,12 +758,6 @@ def test_parameter_that_disappears_is_reported_and_monitoring_continues():
     assert mon.to_dataframe()["step"].tolist()[-2:] == [9, 10]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: in strict mode a layout change is still swallowed into a "
-    "'layout_changed' event (monitor.py _snapshot catches SpectralEdgeError without checking "
-    "config.strict)",
-)
 def test_strict_mode_raises_on_a_layout_change():
     model = make_model()
     opt = make_opt(model)

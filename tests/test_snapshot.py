@@ -199,11 +199,6 @@ def test_trunk_with_bare_parameters_named_like_embeddings_or_norms():
     assert names(model, "trunk") == ["w"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: the trunk name fallback (meant for bare parameters such as pos_emb) "
-    "also drops nn.Linear modules whose name starts with position/norm/ln/emb",
-)
 def test_trunk_keeps_linear_layers_whatever_their_name():
     model = nn.Module()
     model.positionwise_feed_forward = nn.Linear(2, 2)  # the Transformer's position-wise FFN

@@ -35,7 +35,7 @@ from spectral_edge import __version__
 from spectral_edge.core.features import window_features
 from spectral_edge.core.gram import RollingGram
 from spectral_edge.core.sketch import make_sketch
-from spectral_edge.core.spectrum import WindowSpectrum
+from spectral_edge.core.spectrum import K_STAR_VARIANTS, WindowSpectrum
 from spectral_edge.core.stability import adiabatic_regime
 from spectral_edge.errors import SpectralEdgeError
 from spectral_edge.snapshot import ParameterLayout, Selection, describe_selection
@@ -64,6 +64,10 @@ class MonitorConfig:
     def validate(self) -> None:
         if not isinstance(self.every, int) or self.every < 1:
             raise SpectralEdgeError(f"every must be a positive integer, got {self.every!r}")
+        if self.k_star not in K_STAR_VARIANTS:
+            raise SpectralEdgeError(
+                f"unknown k_star variant {self.k_star!r}; choose one of {K_STAR_VARIANTS}"
+            )
         if self.lr_policy not in LR_POLICIES:
             raise SpectralEdgeError(
                 f"unknown lr_policy {self.lr_policy!r}; choose one of {LR_POLICIES}"
@@ -262,6 +266,8 @@ class SpectralMonitor:
         try:
             pieces = list(self.layout.pieces(self.model))
         except SpectralEdgeError as exc:
+            if self.config.strict:
+                raise
             self._emit(step, "layout_changed", f"{exc}; monitoring restarts with a new layout")
             self.layout = ParameterLayout(
                 self.model, self._selection, trainable_only=self.config.trainable_only
@@ -402,9 +408,11 @@ class SpectralMonitor:
         previous = self._previous
         if isinstance(previous, torch.Tensor):
             previous = previous.detach().cpu().clone()
+        elif previous is not None:
+            previous = torch.from_numpy(np.array(previous))  # torch.load(weights_only=True) safe
         return {
             "config": asdict(self.config),
-            "layout": self.layout.names,
+            "layout": self._layout_signature(),
             "gram": self.gram.state_dict(),
             "previous": previous,
             "steps_observed": self.steps_observed,
@@ -412,24 +420,27 @@ class SpectralMonitor:
             "events": [asdict(e) for e in self.events],
         }
 
+    def _layout_signature(self) -> list[tuple]:
+        return [(slot.name, *slot.shape) for slot in self.layout.slots]
+
     def load_state_dict(self, state: dict) -> None:
         if state["config"] != asdict(self.config):
             raise SpectralEdgeError(
                 "the saved monitor state was made with a different configuration: "
                 f"{state['config']} != {asdict(self.config)}"
             )
-        if state["layout"] != self.layout.names:
+        if [tuple(x) for x in state["layout"]] != self._layout_signature():
             raise SpectralEdgeError(
-                "the saved monitor state watched different parameters; build the monitor on the "
-                "same model with the same selection"
+                "the saved monitor state watched different parameters (names or shapes); build "
+                "the monitor on the same model with the same selection"
             )
         self.gram.load_state_dict(state["gram"])
         previous = state["previous"]
-        if isinstance(previous, torch.Tensor):
+        if previous is not None and self.sketcher is not None:
+            previous = torch.as_tensor(previous, dtype=torch.float64).numpy().copy()
+        elif previous is not None:
             device = self.layout.tensors(self.model)[0].device
             previous = previous.clone().to(device)
-        elif previous is not None:
-            previous = np.array(previous, dtype=np.float64)
         self._previous = previous
         self.steps_observed = int(state["steps_observed"])
         self.history = [dict(h) for h in state["history"]]

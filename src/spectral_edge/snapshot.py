@@ -33,11 +33,16 @@ from spectral_edge.errors import SpectralEdgeError
 
 KEYWORDS = ("all", "attention", "trunk")
 _ATTENTION = re.compile(r"(^|\.)[^.]*(attn|attention)[^.]*\.", re.IGNORECASE)
-_NOT_TRUNK_NAME = re.compile(
-    r"(^|[._])(embed\w*|emb|wte|wpe|tok_emb|pos_emb|position\w*|norm\w*|ln\w*|layernorm\w*)"
-    r"($|[._])",
-    re.IGNORECASE,
+# Names that mark an embedding or a normalisation layer, for parameters whose module type says
+# nothing (a bare ``pos_emb`` parameter, a custom RMSNorm class). Matched against the module's own
+# name and the parameter's own name only, so ``positionwise_ffn.weight`` stays in the trunk;
+# ``position*`` counts only as a bare parameter's name (``position_bias``).
+_NON_TRUNK_WORDS = (
+    r"(?:\w*_)?(?:embed\w*|emb|wte|wpe|tok_emb|pos_emb|norm\w*|ln(?:_?[a-z0-9]{1,2})?|"
+    r"\w*layernorm\w*|\w*_norm)"
 )
+_NON_TRUNK_MODULE = re.compile(rf"^{_NON_TRUNK_WORDS}$", re.IGNORECASE)
+_NON_TRUNK_PARAMETER = re.compile(rf"^(?:{_NON_TRUNK_WORDS}|position\w*)$", re.IGNORECASE)
 _NOT_TRUNK_TYPES = (
     nn.Embedding,
     nn.EmbeddingBag,
@@ -166,7 +171,7 @@ def _predicate(model: nn.Module, params: Selection, names: list[str]):
         return lambda n, p: p.ndim >= 2 and bool(_ATTENTION.search(n))
     if params == "trunk":
         excluded = _non_trunk_names(model)
-        return lambda n, p: n not in excluded and not _NOT_TRUNK_NAME.search(n)
+        return lambda n, p: n not in excluded and not _looks_non_trunk(n)
     if isinstance(params, str) and params.startswith("layer:"):
         index = params.split(":", 1)[1]
         if not index.isdigit():
@@ -193,6 +198,13 @@ def _predicate(model: nn.Module, params: Selection, names: list[str]):
     raise SpectralEdgeError(
         f"params must be a string, a callable or a list of names, not {type(params).__name__}"
     )
+
+
+def _looks_non_trunk(name: str) -> bool:
+    """True if the parameter's own name or its module's own name says embedding or norm."""
+    *modules, own = name.split(".")
+    module = modules[-1] if modules else ""
+    return bool(_NON_TRUNK_PARAMETER.match(own) or _NON_TRUNK_MODULE.match(module))
 
 
 def _non_trunk_names(model: nn.Module) -> set[str]:

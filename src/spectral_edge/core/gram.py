@@ -217,7 +217,7 @@ class RollingGram:
         return {
             "window": self.window,
             "buffer": None if self._buffer is None else self._buffer.detach().cpu().clone(),
-            "inner": self._inner.copy(),
+            "inner": torch.from_numpy(self._inner.copy()),  # tensors load with weights_only
             "order": list(self._order),
             "union": list(self._union),
             "pushes": self.pushes,
@@ -241,7 +241,7 @@ class RollingGram:
             device = self._buffer.device if self._buffer is not None else "cpu"
             buffer = buffer.clone().to(device)
         self._buffer = buffer
-        self._inner = np.array(state["inner"], dtype=np.float64)
+        self._inner = torch.as_tensor(state["inner"], dtype=torch.float64).numpy().copy()
         self._order = list(state["order"])
         self._union = list(state["union"])
         self.pushes = int(state["pushes"])

@@ -78,6 +78,8 @@ class _Sketch:
     def apply(self, update, offset: int = 0) -> np.ndarray:
         """S(x) in float64 for a flat vector or a sequence of consecutive parts at ``offset``."""
         parts = update if isinstance(update, list | tuple) else [update]
+        if not parts:
+            raise SpectralEdgeError("empty update: pass at least one array or tensor")
         out = None
         for part in parts:
             flat = as_flat_tensor(part).detach()
