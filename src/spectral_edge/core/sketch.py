@@ -14,11 +14,12 @@ Two families:
   matrix). The signs of coordinate i depend only on (seed, i), never on how parameters are split
   into tensors or shards, so sharded runs sum their local sketches to the single-process result.
 
-  Signs without a P-long table: the global index space is cut into blocks of L = d·⌈2^20/d⌉
-  coordinates. A block reads a random ±1 table of length L from a seeded offset
+  Signs without a P-long table: the global index space is cut into blocks of L = d·⌈2^22/d⌉
+  coordinates (4M: each block is a few kernel launches, so on a GPU smaller blocks made the
+  sketch launch-bound; the table costs 32 MB of float32, doubled so cyclic reads are slices). A block reads a random ±1 table of length L from a seeded offset
   o_b = d·r_b + (b mod d) (cyclically) and multiplies by a seeded block sign ε_b. Inside a block
   every sign is an independent table entry. Two blocks can only reuse a table entry for the same
-  bucket when o_b ≡ o_b' (mod d), i.e. when b ≡ b' (mod d), so aliasing needs blocks d·L ≳ 10^8
+  bucket when o_b ≡ o_b' (mod d), i.e. when b ≡ b' (mod d), so aliasing needs blocks d·L ≳ 4·10^8
   coordinates apart, and even then ε_b ε_b' keeps the estimate unbiased. Memory: the table only.
 
   Products with ±1 are exact; the per-block sums are accumulated in float64 because S(θ) is a sum
@@ -47,7 +48,7 @@ import torch
 from spectral_edge.core.gram import as_flat_tensor
 from spectral_edge.errors import SpectralEdgeError
 
-TABLE_TARGET = 1 << 20
+TABLE_TARGET = 1 << 22
 GAUSSIAN_BLOCK = 4096
 GROUP_TARGET = 1 << 20
 FAMILIES = ("fold", "gaussian")
