@@ -199,6 +199,8 @@ class _Task:
             model.train(was)
 
     def _evaluate_language(self, model: nn.Module) -> dict:
+        """Next-token loss and accuracy on fixed validation windows: ``train_*`` on the first
+        corpus, ``test_*`` on the corpus trained on last (the same one without a shift)."""
         from spectral_edge.lab.tasks.language import eval_batches
 
         cfg = self.cfg
