@@ -53,7 +53,7 @@ def demo_configs(quick: bool = False, seed: int = 0):
         get_preset("modadd-cpu"),
         p=DEMO_P,
         lr=DEMO_LR,
-        steps=600 if quick else 1200,
+        steps=800 if quick else 1200,
         model_args="hidden=128,d_embed=32" if quick else "",
         eval_every=10,
         monitor_every=10,
@@ -254,7 +254,12 @@ def print_summary(summary: dict) -> None:
         else f"did not grok (test acc {ctl['final_test_acc']:.2f}, train acc "
         f"{ctl['final_train_acc']:.2f} after {ctl['steps']} steps)"
     )
-    print(f"weight decay 0 (control): {grokked}; g23 decline{ref} = {_f(ctl['decline'])}x")
+    decline = (
+        f"g23 decline{ref} = {_f(ctl['decline'])}x"
+        if ctl["decline"] is not None
+        else "g23 decline not measured (no grokking step to measure at)"
+    )
+    print(f"weight decay 0 (control): {grokked}; {decline}")
     if wd["decline"] is not None and ctl["decline"] is not None and ctl["decline"] >= wd["decline"]:
         print(
             "  note: the control's g23 fell further than the grokking run's (its updates shrink "
