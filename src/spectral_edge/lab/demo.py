@@ -91,7 +91,7 @@ class _Printer:
         line = f"step {step:>5} | " + " | ".join(parts)
         if self.progress.tty:
             self.progress.show(line, force=force)
-        elif force or step - self._last_plain >= 100:
+        elif (force and step != self._last_plain) or step - self._last_plain >= 100:
             self._last_plain = step
             self.progress.message(line)
 
@@ -110,8 +110,8 @@ def run_demo(out: str = "runs/demo", quick: bool = False, seed: int = 0) -> dict
     try:
         Trainer(cfg_wd, out_dir, progress=False)._check_out_dir()
         store = open_store(out_dir)
+        runs = []
         try:
-            runs = []
             for key, cfg in (("wd", cfg_wd), ("control", cfg_ctl)):
                 label = labels[key]
                 trainer = Trainer(
@@ -150,11 +150,13 @@ def run_demo(out: str = "runs/demo", quick: bool = False, seed: int = 0) -> dict
                     t.run.update_config({"stopped_at": t.step})
                 t.finish()
             summary = summarize(store, runs[0][1].run_name, runs[1][1].run_name)
+        except KeyboardInterrupt:
+            for _, t in runs:
+                t.interrupt()  # checkpoint + status "interrupted" (idempotent)
+            print("demo interrupted; both runs are marked 'interrupted' in the store", flush=True)
+            raise
         finally:
             store.close()
-    except KeyboardInterrupt:
-        print("\ndemo interrupted; the runs are marked 'interrupted' in the store", flush=True)
-        raise
     finally:
         torch.set_num_threads(threads)
     summary["wall_s"] = time.monotonic() - t0
