@@ -28,6 +28,7 @@ from spectral_edge import SpectralMonitor
 from spectral_edge.core.accuracy import compare_sketch, summarize
 from spectral_edge.lab.models.gpt import GPT, GPTConfig
 from spectral_edge.lab.tasks.language import make_language, sample_batch
+from spectral_edge.lab.trajectory import record_updates
 
 
 def cuda_equivalence(device, smoke: bool) -> dict:
@@ -62,23 +63,18 @@ def train_gpt(config: GPTConfig, steps: int, every: int, device, batch: int) -> 
     torch.manual_seed(0)
     data = make_language(seed=0)
     model = GPT(config).to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=1e-3, betas=(0.9, 0.95), weight_decay=0.5)
-    flat = lambda: torch.cat([p.detach().reshape(-1) for p in params]).float()  # noqa: E731
-    previous, updates = flat(), []
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.5)
     gen = torch.Generator().manual_seed(0)
-    for step in range(1, steps + 1):
+
+    def train_step():
         x, y = sample_batch(data.train_tokens, batch, config.block_size, generator=gen)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             loss = lm_loss(model, x.to(device), y.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if step % every == 0:
-            current = flat()
-            updates.append(current - previous)
-            previous = current
-    return updates
+
+    return record_updates(list(model.parameters()), train_step, steps, every)
 
 
 def sketch_accuracy(device, smoke: bool) -> dict:

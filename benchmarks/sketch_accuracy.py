@@ -18,6 +18,7 @@ import torch
 from spectral_edge.core.accuracy import compare_sketch, summarize
 from spectral_edge.lab.models import build_model
 from spectral_edge.lab.tasks.modular import make_modular
+from spectral_edge.lab.trajectory import record_updates
 
 
 def trajectory(steps: int = 400, every: int = 10, seed: int = 0) -> list[torch.Tensor]:
@@ -26,20 +27,13 @@ def trajectory(steps: int = 400, every: int = 10, seed: int = 0) -> list[torch.T
     model = build_model("mlp-embed", p=59)
     opt = torch.optim.AdamW(model.parameters(), 3e-3, betas=(0.9, 0.98), weight_decay=1.0)
 
-    def flat():
-        return torch.cat([q.detach().reshape(-1) for q in model.parameters()]).double()
-
-    previous, updates = flat(), []
-    for step in range(1, steps + 1):
+    def train_step():
         loss = torch.nn.functional.cross_entropy(model(data.train_x), data.train_y)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if step % every == 0:
-            current = flat()
-            updates.append(current - previous)
-            previous = current
-    return updates
+
+    return record_updates(list(model.parameters()), train_step, steps, every)
 
 
 def main() -> None:

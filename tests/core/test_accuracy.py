@@ -6,6 +6,7 @@ import torch
 
 from spectral_edge.core.accuracy import compare_sketch, summarize
 from spectral_edge.errors import SpectralEdgeError
+from spectral_edge.lab.trajectory import record_updates
 
 WINDOW = 10
 
@@ -24,21 +25,14 @@ def trajectory():
     params = [*embed.parameters(), *mlp.parameters()]
     opt = torch.optim.AdamW(params, 3e-3, betas=(0.9, 0.98), weight_decay=1.0)
 
-    def flat():
-        return torch.cat([q.detach().flatten() for q in params]).double()
-
-    previous, updates = flat(), []
-    for step in range(1, 301):
+    def train_step():
         logits = mlp(torch.cat([embed(a[train]), embed(b[train])], -1))
         loss = torch.nn.functional.cross_entropy(logits, y[train])
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if step % 10 == 0:
-            current = flat()
-            updates.append((current - previous).numpy())
-            previous = current
-    return updates
+
+    return [u.numpy() for u in record_updates(params, train_step, steps=300, every=10)]
 
 
 def test_exact_windows_count_and_columns(trajectory):
