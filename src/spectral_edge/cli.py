@@ -65,6 +65,13 @@ def cmd_demo(args) -> None:
     run_demo(out=args.out, quick=args.quick, seed=args.seed)
 
 
+def cmd_dynamics(args) -> None:
+    """Run dynamics analyses on a stored run; see spectral_edge.dynamics.analyses."""
+    from spectral_edge.dynamics.analyses import cli
+
+    cli(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spectral-edge",
@@ -104,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("out", help="output prefix (…/name.csv, …/name.parquet) or directory")
     export.add_argument("--format", choices=("csv", "parquet"))
     export.set_defaults(func=cmd_export)
+
+    from spectral_edge.dynamics.analyses import configure_parser
+
+    dynamics = sub.add_parser("dynamics", help="run a dynamics analysis on a stored run")
+    configure_parser(dynamics)
+    dynamics.set_defaults(func=cmd_dynamics)
     return parser
 
 
