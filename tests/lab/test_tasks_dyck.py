@@ -11,6 +11,7 @@ from spectral_edge.lab.tasks.dyck import (
     IGNORE_INDEX,
     OPEN,
     PAD,
+    accuracy,
     make_dyck,
     random_dyck_word,
 )
@@ -90,3 +91,20 @@ def test_bad_input():
         make_dyck(n_train=3, max_pairs=2)  # only 3 words exist
     with pytest.raises(SpectralEdgeError):
         make_dyck(n_train=0)
+
+
+def test_accuracy_levels(data):
+    y = data.train_y[:4]
+    pred = y.clamp(min=0).clone()
+    assert accuracy(pred, y) == 1.0 and accuracy(pred, y, "token") == 1.0
+    pred[0, 0] += 1  # one wrong depth in one string
+    n_real = int((y != IGNORE_INDEX).sum())
+    assert accuracy(pred, y) == 0.75
+    assert accuracy(pred, y, "token") == pytest.approx(1 - 1 / n_real)
+    pred[1, -1] = 5  # a wrong guess on padding does not count
+    if y[1, -1] == IGNORE_INDEX:
+        assert accuracy(pred, y) == 0.75
+    logits = torch.nn.functional.one_hot(y.clamp(min=0), 13).float()
+    assert accuracy(logits, y) == 1.0
+    with pytest.raises(SpectralEdgeError):
+        accuracy(pred, y, "word")

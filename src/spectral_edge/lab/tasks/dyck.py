@@ -12,6 +12,12 @@ strings never occur in the train set (duplicates inside the test set are allowed
 only 22 distinct words with four pairs or fewer). Tokens are ``(``=0, ``)``=1 and ``PAD``=2; padded
 label positions hold ``IGNORE_INDEX`` (−100, the default ``ignore_index`` of cross-entropy) and the
 mask is False there.
+
+Which accuracy: :func:`accuracy` scores whole sequences by default (every depth right). Per-token
+accuracy is too easy a target to show grokking: with the paper's model and AdamW (lr 1e-3, full
+batch, seed 42) it passes 95 % within 50–100 steps with weight decay 1 *and* 0 (measured on an
+H200, 2026-11-28), while sequence accuracy reaches 95 % near step 700 with weight decay 1 and
+stays near 80 % without it (CPU, same day), which is the paper's picture (groks at 600–1,400).
 """
 
 from __future__ import annotations
@@ -138,3 +144,25 @@ def make_dyck(
     tx, ty, tm = encode(train, max_len)
     vx, vy, vm = encode(test, max_len)
     return DyckData(max_pairs, int(seed), tuple(train), tuple(test), tx, ty, tm, vx, vy, vm)
+
+
+def accuracy(predictions: Tensor, labels: Tensor, level: str = "sequence") -> float:
+    """Depth accuracy over the real positions (``labels != IGNORE_INDEX``).
+
+    ``predictions`` are logits ``(N, T, C)`` or class ids ``(N, T)``. ``level="sequence"``: the
+    fraction of strings with every depth right (the default, see the module docstring);
+    ``"token"``: the fraction of real positions right.
+    """
+    if predictions.dim() == 3:
+        predictions = predictions.argmax(-1)
+    if predictions.shape != labels.shape:
+        raise SpectralEdgeError(
+            f"predictions {tuple(predictions.shape)} and labels {tuple(labels.shape)} differ"
+        )
+    valid = labels != IGNORE_INDEX
+    right = predictions == labels
+    if level == "token":
+        return right[valid].float().mean().item()
+    if level == "sequence":
+        return (right | ~valid).all(dim=1).float().mean().item()
+    raise SpectralEdgeError(f"unknown accuracy level {level!r}; choose 'sequence' or 'token'")
