@@ -21,8 +21,10 @@ tiny               2      64    4     256    128    128     116,480
 
 The first two are the paper's shapes and need a GPU; ``small`` and ``tiny`` are CPU-sized,
 byte-level (vocabulary 128, matching :mod:`spectral_edge.lab.tasks.language`), and results on them
-are "scaled-down". Initialisation follows GPT-2: N(0, 0.02), residual output projections scaled by
-1/√(2·layers), zero biases.
+are "scaled-down". On an H200 (bf16 autocast, 2026-11-28) a training step of ``tinystories-51m``
+at batch 32×256 took 34 ms with AdamW and 55 ms with Muon (6.6 GiB), ``gpt2-124m`` at 8×1024 took
+51 and 80 ms (9.2 GiB). Initialisation follows GPT-2: N(0, 0.02), residual output projections
+scaled by 1/√(2·layers), zero biases.
 """
 
 from __future__ import annotations

