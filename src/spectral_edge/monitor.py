@@ -148,6 +148,10 @@ class SpectralMonitor:
         run_name, run_config: name of the created run and extra configuration to record with it
             (seeds, model, data: whatever makes the run reproducible).
         callbacks: functions called as ``f(event, monitor)`` for every event.
+        reduce: for parameters sharded across processes (FSDP), a function summing a float64
+            vector over the processes (an all-reduce); it is applied to each new Gram row and
+            to each sketch S(θ). See :mod:`spectral_edge.integrations.distributed`, which also
+            makes sure only rank 0 writes the store.
     """
 
     def __init__(
@@ -170,6 +174,7 @@ class SpectralMonitor:
         run_name: str | None = None,
         run_config: dict | None = None,
         callbacks: list[Callable] | None = None,
+        reduce: Callable[[np.ndarray], np.ndarray] | None = None,
     ):
         self.config = MonitorConfig(
             window=window,
@@ -190,6 +195,13 @@ class SpectralMonitor:
         self.model = model
         self._selection = params
         self.layout = ParameterLayout(model, params, trainable_only=trainable_only)
+        self.reduce = reduce
+        if reduce is None and self.layout.is_sharded(model):
+            raise SpectralEdgeError(
+                "the model's parameters are sharded across processes (DTensor, e.g. FSDP2): "
+                "each process holds only part of θ; build the monitor with "
+                "spectral_edge.integrations.distributed.distributed_monitor (or pass reduce=)"
+            )
         self.sketcher = None if sketch_dim is None else make_sketch(sketch, sketch_dim, seed)
         self.gram = RollingGram(window)
         self.callbacks = list(callbacks or [])
@@ -297,27 +309,37 @@ class SpectralMonitor:
 
     def _baseline(self, pieces):
         if self.sketcher is not None:
-            return self.sketcher.apply_pieces(pieces, device=pieces[0][1].device)
+            return self._sketch(pieces)
+        # The stored vector is what this process holds: all of θ, or its shards packed densely
+        # (inner products do not care where coordinates sit, only that both sides agree).
         device = pieces[0][1].device
         dtype = torch.float64 if pieces[0][1].dtype == torch.float64 else torch.float32
-        previous = torch.empty(self.layout.numel, dtype=dtype, device=device)
-        for offset, flat in pieces:
-            previous[offset : offset + flat.numel()].copy_(flat)
+        previous = torch.empty(sum(f.numel() for _, f in pieces), dtype=dtype, device=device)
+        start = 0
+        for _, flat in pieces:
+            previous[start : start + flat.numel()].copy_(flat)
+            start += flat.numel()
         return previous
+
+    def _sketch(self, pieces) -> np.ndarray:
+        current = self.sketcher.apply_pieces(pieces, device=pieces[0][1].device)
+        return current if self.reduce is None else np.asarray(self.reduce(current), np.float64)
 
     def _push_exact(self, pieces) -> bool:
         previous = self._previous
         row = self.gram.stage(previous.numel(), previous.dtype, previous.device)
-        for offset, flat in pieces:
-            stop = offset + flat.numel()
+        start = 0
+        for _, flat in pieces:
+            stop = start + flat.numel()
             flat = flat.to(previous.device)
-            torch.sub(flat, previous[offset:stop], out=row[offset:stop])
-            previous[offset:stop].copy_(flat)
-            self.gram.accumulate_inner(offset, stop)
-        return self.gram.commit()
+            torch.sub(flat, previous[start:stop], out=row[start:stop])
+            previous[start:stop].copy_(flat)
+            self.gram.accumulate_inner(start, stop)
+            start = stop
+        return self.gram.commit() if self.reduce is None else self.gram.commit(reduce=self.reduce)
 
     def _push_sketch(self, pieces) -> bool:
-        current = self.sketcher.apply_pieces(pieces, device=pieces[0][1].device)
+        current = self._sketch(pieces)
         accepted = self.gram.push(current - self._previous)
         self._previous = current
         return accepted

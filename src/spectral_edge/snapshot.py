@@ -110,12 +110,67 @@ class ParameterLayout:
         return out
 
     def pieces(self, model: nn.Module):
-        """(global offset, flat tensor) for every selected parameter."""
+        """(global offset, flat tensor) for every selected parameter.
+
+        A parameter sharded across processes (a DTensor, as FSDP2's ``fully_shard`` makes) gives
+        only the piece this process holds, at its global offset: the sketch is keyed by global
+        index and inner products are sums over coordinates, so summing the processes' results
+        (an all-reduce) gives exactly the single-process numbers.
+        """
         for slot, t in zip(self.slots, self.tensors(model), strict=True):
-            yield slot.offset, t.reshape(-1)
+            if _is_dtensor(t):
+                start, local = _local_shard(slot, t)
+                yield slot.offset + start, local.reshape(-1)
+            else:
+                yield slot.offset, t.reshape(-1)
+
+    def is_sharded(self, model: nn.Module) -> bool:
+        """True if any selected parameter is a DTensor (sharded across processes)."""
+        return any(_is_dtensor(t) for t in self.tensors(model))
 
     def describe(self) -> dict:
         return {"selection": self.selection, "n_params": self.numel, "names": self.names}
+
+
+def _is_dtensor(t) -> bool:
+    return type(t).__name__ == "DTensor" and hasattr(t, "to_local")
+
+
+def _local_shard(slot: Slot, t) -> tuple[int, torch.Tensor]:
+    """(offset inside the parameter, local tensor) of a DTensor sharded along dim 0.
+
+    Row-sharding (``Shard(0)`` on a one-dimensional mesh, FSDP2's layout) leaves each process a
+    contiguous run of rows, i.e. a contiguous range of the row-major flat parameter. Rows are
+    split as ``torch.chunk`` does: ⌈n/world⌉ per process, the last ones shorter or empty.
+    """
+    placements = tuple(t.placements)
+    mesh = t.device_mesh
+    if len(placements) != 1 or mesh.ndim != 1:
+        raise SpectralEdgeError(
+            f"parameter {slot.name!r} is a DTensor on a {mesh.ndim}-D mesh with placements "
+            f"{placements}; only 1-D meshes are supported (FSDP, not HSDP or tensor parallel)"
+        )
+    (placement,) = placements
+    local = t.to_local()
+    if placement.is_replicate():
+        raise SpectralEdgeError(
+            f"parameter {slot.name!r} is replicated, not sharded; a replicated DTensor would be "
+            "counted once per process: monitor it like DDP (without a reduce)"
+        )
+    if not placement.is_shard(0):
+        raise SpectralEdgeError(
+            f"parameter {slot.name!r} is sharded as {placement}; only Shard(0) (FSDP) is supported"
+        )
+    rows = slot.shape[0] if slot.shape else 1
+    per_row = slot.numel // rows if rows else 0
+    chunk = -(-rows // mesh.size())
+    first_row = min(chunk * mesh.get_local_rank(), rows)
+    if local.numel() != min(chunk, rows - first_row) * per_row:
+        raise SpectralEdgeError(
+            f"parameter {slot.name!r}: local shard of {tuple(local.shape)} does not match the "
+            f"torch.chunk split of {slot.shape} over {mesh.size()} processes"
+        )
+    return first_row * per_row, local
 
 
 def select_parameters(

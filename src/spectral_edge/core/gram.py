@@ -188,14 +188,22 @@ class RollingGram:
         part = part.to(torch.float64)
         self._partial = part if self._partial is None else self._partial + part
 
-    def commit(self) -> bool:
-        """Take the staged update into the window; False (nothing changes) if not finite."""
+    def commit(self, reduce=None) -> bool:
+        """Take the staged update into the window; False (nothing changes) if not finite.
+
+        ``reduce``: for updates sharded across processes (FSDP), a function that sums the new
+        Gram row (W + 1 float64 numbers) over the processes, e.g. an all-reduce. Each process
+        stages only the coordinates it holds; ⟨δ_new, δ_i⟩ is the sum of the local inner
+        products, so every process ends with the global row, and a NaN on any shard reaches all.
+        """
         free = self._free_slot()
         if self._partial is not None:
             row = self._partial.cpu().numpy()
             self._partial = None
         else:
             row = chunked_inner(self._buffer, self._buffer[free])
+        if reduce is not None:
+            row = np.asarray(reduce(row), dtype=np.float64)
         if not np.isfinite(row[free]):
             self.rejected += 1
             return False
