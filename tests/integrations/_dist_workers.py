@@ -1,0 +1,62 @@
+"""Worker processes of test_distributed.py (a module of its own so spawn can import it)."""
+
+from __future__ import annotations
+
+import datetime
+import os
+
+import torch
+import torch.distributed as dist
+from _common import tiny_data, tiny_model
+from torch import nn
+
+from spectral_edge.integrations.distributed import distributed_monitor
+
+SCENARIOS = {
+    "ddp_all": {"wrap": "ddp", "compute": "all", "kwargs": {}},
+    "ddp_rank0": {"wrap": "ddp", "compute": "rank0", "kwargs": {}},
+    "ddp_sketch": {"wrap": "ddp", "compute": "all", "kwargs": {"sketch_dim": 16}},
+    "fsdp_exact": {"wrap": "fsdp", "compute": "all", "kwargs": {}},
+    "fsdp_sketch": {"wrap": "fsdp", "compute": "all", "kwargs": {"sketch_dim": 16}},
+}
+
+
+def worker(rank: int, world: int, rendezvous: str, out: str, steps: int, window: int) -> None:
+    dist.init_process_group(
+        "gloo",
+        init_method=f"file://{rendezvous}",
+        rank=rank,
+        world_size=world,
+        timeout=datetime.timedelta(seconds=120),
+    )
+    try:
+        for name, spec in SCENARIOS.items():
+            history = run_scenario(rank, world, spec, os.path.join(out, name), steps, window)
+            torch.save(history, os.path.join(out, f"{name}-rank{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+def run_scenario(rank, world, spec, store, steps, window) -> list[dict]:
+    model = tiny_model()
+    x, y = tiny_data()
+    per = x.shape[0] // world
+    x, y = x[rank * per : (rank + 1) * per], y[rank * per : (rank + 1) * per]
+    if spec["wrap"] == "ddp":
+        wrapped = nn.parallel.DistributedDataParallel(model)
+    else:
+        from torch.distributed.fsdp import fully_shard
+
+        fully_shard(model[0])
+        fully_shard(model[2])
+        wrapped = fully_shard(model)
+    opt = torch.optim.AdamW(wrapped.parameters(), lr=0.05)
+    monitor = distributed_monitor(
+        wrapped, store=store, compute=spec["compute"], window=window, **spec["kwargs"]
+    )
+    monitor.attach(opt)
+    for _ in range(steps):
+        opt.zero_grad()
+        nn.functional.mse_loss(wrapped(x), y).backward()
+        opt.step()
+    return monitor.history

@@ -1,0 +1,68 @@
+"""Two gloo processes on CPU give the single-process windows: DDP and FSDP2, exact and sketched."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from _common import assert_same_windows, plain_history
+
+from spectral_edge import open_store
+
+STEPS, WINDOW, WORLD = 8, 4, 2
+pytestmark = pytest.mark.skipif(
+    not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+    reason="torch.distributed with gloo is not available",
+)
+
+
+@pytest.fixture(scope="module")
+def two_process_run(tmp_path_factory):
+    from _dist_workers import worker
+
+    out = tmp_path_factory.mktemp("dist")
+    rendezvous = str(out / "rendezvous")
+    context = mp.start_processes(
+        worker,
+        args=(WORLD, rendezvous, str(out), STEPS, WINDOW),
+        nprocs=WORLD,
+        join=False,
+        start_method="spawn",
+    )
+    deadline = time.monotonic() + 240  # a run takes ~10 s; wide headroom for a loaded machine
+    while not context.join(timeout=5):
+        if time.monotonic() > deadline:
+            for p in context.processes:
+                p.kill()
+            pytest.fail("the two-process run did not finish in 240 s")
+    return out
+
+
+def _history(out, name, rank):
+    return torch.load(os.path.join(out, f"{name}-rank{rank}.pt"), weights_only=False)
+
+
+@pytest.mark.parametrize("name", ["ddp_all", "ddp_sketch", "fsdp_exact", "fsdp_sketch"])
+def test_two_processes_equal_one(two_process_run, name):
+    kwargs = {"sketch_dim": 16} if "sketch" in name else {}
+    want = plain_history(STEPS, window=WINDOW, **kwargs)
+    for rank in range(WORLD):  # every process holds the global windows
+        assert_same_windows(_history(two_process_run, name, rank), want, rtol=1e-9)
+
+
+def test_rank0_compute_leaves_other_ranks_idle(two_process_run):
+    want = plain_history(STEPS, window=WINDOW)
+    assert_same_windows(_history(two_process_run, "ddp_rank0", 0), want, rtol=1e-9)
+    assert _history(two_process_run, "ddp_rank0", 1) == []
+
+
+@pytest.mark.parametrize("name", ["ddp_all", "fsdp_exact"])
+def test_only_rank0_writes_the_store(two_process_run, name):
+    with open_store(two_process_run / name, read_only=True) as store:
+        runs = store.runs()
+        assert len(runs) == 1
+        windows = store.run(int(runs["id"][0])).windows()
+    assert windows["step"].tolist() == [h["step"] for h in plain_history(STEPS, window=WINDOW)]
