@@ -24,7 +24,7 @@ def plain_history(steps: int, lr: float = 0.05, **monitor_kwargs) -> list[dict]:
     """The reference: the plain monitor attached to a plain full-batch AdamW loop."""
     model = tiny_model()
     x, y = tiny_data()
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     monitor = SpectralMonitor(model, **monitor_kwargs).attach(opt)
     for _ in range(steps):
         opt.zero_grad()

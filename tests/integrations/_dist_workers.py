@@ -50,7 +50,7 @@ def run_scenario(rank, world, spec, store, steps, window) -> list[dict]:
         fully_shard(model[0])
         fully_shard(model[2])
         wrapped = fully_shard(model)
-    opt = torch.optim.AdamW(wrapped.parameters(), lr=0.05)
+    opt = torch.optim.AdamW(wrapped.parameters(), lr=0.05, weight_decay=0.0)
     monitor = distributed_monitor(
         wrapped, store=store, compute=spec["compute"], window=window, **spec["kwargs"]
     )

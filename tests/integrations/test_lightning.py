@@ -1,0 +1,87 @@
+"""SpectralEdgeCallback: the plain monitor's windows, once per optimizer step, resumable."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from _common import assert_same_windows, plain_history, tiny_data, tiny_model
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from spectral_edge import open_store
+
+pl = pytest.importorskip("lightning.pytorch")
+
+from spectral_edge.integrations.lightning import SpectralEdgeCallback  # noqa: E402
+
+STEPS, WINDOW = 8, 4
+
+
+class Tiny(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.net = tiny_model()
+        self.batches = 0
+
+    def training_step(self, batch, batch_idx):
+        self.batches += 1
+        x, y = batch
+        return nn.functional.mse_loss(self.net(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.AdamW(self.parameters(), lr=0.05, weight_decay=0.0)
+
+
+def fit(callback, max_steps, batch_size=8, accumulate=1, ckpt_path=None, module=None, root=None):
+    module = module or Tiny()
+    loader = DataLoader(TensorDataset(*tiny_data()), batch_size=batch_size, shuffle=False)
+    trainer = pl.Trainer(
+        max_steps=max_steps,
+        accumulate_grad_batches=accumulate,
+        callbacks=[callback],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        default_root_dir=root,
+    )
+    trainer.fit(module, loader, ckpt_path=ckpt_path)
+    return trainer, module
+
+
+def test_callback_gives_the_plain_monitor_windows(tmp_path):
+    callback = SpectralEdgeCallback(store=tmp_path, window=WINDOW, run_name="lit")
+    fit(callback, STEPS)
+    want = plain_history(STEPS, window=WINDOW)
+    assert_same_windows(callback.monitor.history, want, rtol=1e-9)
+    with open_store(tmp_path, read_only=True) as store:
+        run = store.run("lit")
+        assert run.status == "finished"
+        assert run.windows()["step"].tolist() == [h["step"] for h in want]
+
+
+def test_gradient_accumulation_observes_once_per_optimizer_step():
+    callback = SpectralEdgeCallback(window=WINDOW)
+    _, module = fit(callback, STEPS, batch_size=4, accumulate=2)
+    assert module.batches == 2 * STEPS
+    assert callback.monitor.steps_observed == STEPS
+    # two half-batches accumulate to the full-batch gradient: the same windows
+    assert_same_windows(callback.monitor.history, plain_history(STEPS, window=WINDOW), rtol=1e-6)
+
+
+def test_resume_from_a_lightning_checkpoint_continues_the_run(tmp_path):
+    first = SpectralEdgeCallback(store=tmp_path, window=WINDOW, run_name="lit")
+    trainer, _ = fit(first, 5)
+    ckpt = tmp_path / "half.ckpt"
+    trainer.save_checkpoint(ckpt)
+    payload = torch.load(ckpt, weights_only=True)  # the monitor's state is weights_only-safe
+    assert "SpectralEdgeCallback" in payload["callbacks"]
+
+    second = SpectralEdgeCallback(store=tmp_path, window=WINDOW, run_name="lit")
+    fit(second, STEPS, ckpt_path=ckpt)
+    want = plain_history(STEPS, window=WINDOW)
+    assert_same_windows(second.monitor.history, want, rtol=1e-9)
+    with open_store(tmp_path, read_only=True) as store:
+        assert store.runs()["name"].tolist() == ["lit"]  # one run, continued
+        assert store.run("lit").windows()["step"].tolist() == [h["step"] for h in want]
