@@ -43,6 +43,8 @@ def store_path(tmp_path_factory):
         mon.observe(step, lr=0.05)
         mon.log_metrics(step, train_loss=float(loss.detach()))
     mon.run.finish()
+    mon.detach()
+    mon.run.store.close()  # the last connection checkpoints the WAL into the file we copy
     with open_store(path) as store:
         store.create_run("empty", config={})
     return path

@@ -11,8 +11,8 @@ damping (g* is reported but is not an attractor).
 Derivative: central differences in step units (numpy.gradient, which handles uneven steps),
 paired with g at the same window; ``difference="forward"`` pairs (g_{i+1} − g_i)/(t_{i+1} − t_i)
 with g_i instead, which avoids the smoothing of central differences at the cost of a half-step
-offset. Windows with NaN g are dropped before differencing only at the ends; an interior NaN
-splits nothing and is simply excluded from the fit (its neighbours' differences use it as NaN).
+offset. A NaN gap makes its own pair and the differences that use it NaN; those pairs are left
+out of the fit (drop NaN windows beforehand to difference across them instead).
 """
 
 from __future__ import annotations
