@@ -16,8 +16,9 @@ Two families:
 
   Signs without a P-long table: the global index space is cut into blocks of L = d·⌈2^22/d⌉
   coordinates (4M: each block is a few kernel launches, so on a GPU smaller blocks made the
-  sketch launch-bound; the table costs 32 MB of float32, doubled so cyclic reads are slices). A block reads a random ±1 table of length L from a seeded offset
-  o_b = d·r_b + (b mod d) (cyclically) and multiplies by a seeded block sign ε_b. Inside a block
+  sketch launch-bound; the table costs 32 MB of float32, doubled so cyclic reads are slices).
+  A block reads a random ±1 table of length L from a seeded offset o_b = d·r_b + (b mod d)
+  (cyclically) and multiplies by a seeded block sign ε_b. Inside a block
   every sign is an independent table entry. Two blocks can only reuse a table entry for the same
   bucket when o_b ≡ o_b' (mod d), i.e. when b ≡ b' (mod d), so aliasing needs blocks d·L ≳ 4·10^8
   coordinates apart, and even then ε_b ε_b' keeps the estimate unbiased. Memory: the table only.
