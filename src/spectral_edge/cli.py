@@ -72,6 +72,14 @@ def cmd_dynamics(args) -> None:
     cli(args)
 
 
+def cmd_reproduce(args) -> None:
+    """Run and evaluate the twenty predictions; see spectral_edge.reproduce."""
+    from spectral_edge.reproduce import reproduce
+
+    budget = None if args.budget_min is None else args.budget_min * 60.0
+    reproduce(args.suite, args.out, args.only, budget_s=budget, train=not args.no_train)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spectral-edge",
@@ -117,6 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     dynamics = sub.add_parser("dynamics", help="run a dynamics analysis on a stored run")
     configure_parser(dynamics)
     dynamics.set_defaults(func=cmd_dynamics)
+
+    rep = sub.add_parser("reproduce", help="run and score the thesis' twenty predictions")
+    rep.add_argument("--suite", choices=("quick", "cpu", "gpu"), default="quick")
+    rep.add_argument("--only", nargs="+", metavar="ID", help="prediction ids, e.g. C1 T2")
+    rep.add_argument("--out", help="run directory (default runs/reproduce-SUITE)")
+    rep.add_argument("--budget-min", type=float, help="start no new run after this many minutes")
+    rep.add_argument("--no-train", action="store_true", help="only evaluate the stored runs")
+    rep.set_defaults(func=cmd_reproduce)
     return parser
 
 
