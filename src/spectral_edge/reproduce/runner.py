@@ -1,0 +1,288 @@
+"""Execute a :class:`Plan`: run what is not finished, resume what was interrupted, skip the rest.
+
+For each planned run, in order:
+
+- a run of that name whose status is ``"finished"`` and whose recorded ``train`` config and
+  ``reproduce`` entry equal the plan's is **skipped** (finished work is never repeated);
+- a run that exists unfinished with a checkpoint, the same config and no in-memory probe
+  (``updates``, ``trajectory``) is **resumed** from its checkpoint;
+- anything else (absent, different config, or unfinished with in-memory probes) is trained from
+  the start, replacing a stale run of that name.
+
+Probes (``RunSpec.probes``) run between training chunks or after the last step, with the model:
+
+- ``commutator`` (every ``every`` steps, ``pairs`` batch pairs of ``batch`` examples): the median
+  commutator defect, logged as the metric ``commutator_defect``;
+- ``updates``: the flat update θ_t − θ_{t−every} of every snapshot; at the end, the sketch
+  accuracy at d = 10W (fold and Gaussian families, three seeds; prediction C3);
+- ``trajectory`` (every ``every`` steps): the parameter trajectory; at the end the execution
+  manifold (C10) and the trajectory-PC accuracies (C11);
+- ``hessian`` (``k``): top Hessian eigenvalues of the training loss at the end (T3);
+- ``decomposition``: the spectral loss decomposition of the last window (T8).
+
+End-of-run results are events of kind ``probe:<name>`` with the result as evidence. A probe that
+fails writes a ``probe_error`` event and the run still finishes (the evaluator then says "not
+run" with the error). A time budget stops starting new runs; runs left out are simply absent.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from spectral_edge.errors import SpectralEdgeError
+from spectral_edge.lab.trainer import Trainer
+from spectral_edge.reproduce.plan import Plan, RunSpec
+
+MEMORY_PROBES = ("updates", "trajectory", "decomposition")
+
+
+def _normal(obj):
+    return json.loads(json.dumps(obj, default=str))
+
+
+def run_state(store, spec: RunSpec, out_dir: Path) -> str:
+    """``"finished"`` (skip), ``"resume"``, or ``"fresh"`` for one planned run."""
+    if spec.name not in set(store.runs()["name"]):
+        return "fresh"
+    run = store.run(spec.name)
+    info = run.info
+    cfg = info["config"]
+    same = (
+        cfg.get("train") == _normal(asdict(spec.config)) and cfg.get("reproduce") == spec.record()
+    )
+    if not same:
+        return "fresh"
+    if info["status"] == "finished":
+        return "finished"
+    ckpt = out_dir / "checkpoints" / f"{spec.name}.pt"
+    if ckpt.is_file() and not (set(spec.probes) & set(MEMORY_PROBES)):
+        return "resume"
+    return "fresh"
+
+
+class _Probes:
+    """Model measurements attached to one trainer."""
+
+    def __init__(self, spec: RunSpec, trainer: Trainer):
+        self.spec = spec
+        self.t = trainer
+        self.opts = spec.probes
+        self.updates: list[np.ndarray] = []
+        self.trajectory: list[np.ndarray] = []
+        self._last_flat = None
+        self.gen = torch.Generator().manual_seed(10_000 + spec.config.seed)
+
+    # helpers --------------------------------------------------------------------------------
+    def params(self):
+        from spectral_edge.dynamics._model import parameters
+
+        return parameters(self.t.model)
+
+    def flat(self) -> np.ndarray:
+        return np.concatenate(
+            [p.detach().reshape(-1).double().cpu().numpy() for p in self.params()]
+        )
+
+    def loss_fn(self, model, batch):
+        return self.t.task.forward(model, batch)[0]
+
+    def sample(self, size: int):
+        task = self.t.task
+        if task.train is None:  # language: seeded windows far from the training steps
+            from spectral_edge.lab.tasks.language import sample_batch
+
+            data = task.lm.after if task.cfg.shift_step > 0 else task.lm
+            return sample_batch(data.train_tokens, size, task.cfg.seq_len, self.gen)
+        n = len(task.train[0])
+        idx = torch.randperm(n, generator=self.gen)[: min(size, n)]
+        return tuple(x[idx] for x in task.train)
+
+    def cadence(self) -> int:
+        c = [int(o.get("every", self.spec.config.monitor_every)) for o in self.opts.values() if o]
+        if "updates" in self.opts:
+            c.append(self.spec.config.monitor_every)
+        return max(1, math.gcd(*c)) if c else self.spec.config.steps
+
+    # during training --------------------------------------------------------------------------
+    def start(self):
+        if "updates" in self.opts or "trajectory" in self.opts:
+            self._last_flat = self.flat()
+            if "trajectory" in self.opts:
+                self.trajectory.append(self._last_flat)
+        self.after_step(self.t.step)
+
+    def after_step(self, step: int):
+        cfg = self.spec.config
+        if "commutator" in self.opts:
+            o = self.opts["commutator"]
+            if step % int(o.get("every", 100)) == 0:
+                self._commutator(step, int(o.get("pairs", 5)), int(o.get("batch", 128)))
+        if step == 0:
+            return
+        need_flat = ("updates" in self.opts and step % cfg.monitor_every == 0) or (
+            "trajectory" in self.opts and step % int(self.opts["trajectory"].get("every", 10)) == 0
+        )
+        if not need_flat:
+            return
+        cur = self.flat()
+        if "updates" in self.opts and step % cfg.monitor_every == 0:
+            self.updates.append(cur - self._last_flat)
+            self.updates = self.updates[-60:]
+            self._last_flat = cur
+        if "trajectory" in self.opts and step % int(self.opts["trajectory"].get("every", 10)) == 0:
+            self.trajectory.append(cur)
+
+    def _commutator(self, step: int, pairs: int, batch: int):
+        from spectral_edge.dynamics.commutator import commutator_probe
+
+        try:
+            pp = [(self.sample(batch), self.sample(batch)) for _ in range(pairs)]
+            res = commutator_probe(self.t.model, self.loss_fn, pp)
+            self.t.run.log_metrics(step, {"commutator_defect": res["defect"]})
+        except SpectralEdgeError as exc:
+            self.t.run.log_metrics(step, {"commutator_defect": math.nan})
+            self.t.run.log_event(step, "probe_error", f"commutator: {exc}", {"probe": "commutator"})
+
+    # after training ---------------------------------------------------------------------------
+    def finish(self):
+        step = self.t.step
+        for name in ("updates", "trajectory", "hessian", "decomposition"):
+            if name not in self.opts:
+                continue
+            try:
+                result = getattr(self, "_end_" + name)(self.opts[name] or {})
+                self.t.run.log_event(step, f"probe:{name}", name, _normal(result))
+            except (SpectralEdgeError, ValueError, RuntimeError) as exc:
+                self.t.run.log_event(step, "probe_error", f"{name}: {exc}", {"probe": name})
+
+    def _end_updates(self, o):
+        from spectral_edge.core.accuracy import compare_sketch, summarize
+
+        w = self.spec.config.monitor_window
+        ups = self.updates[-(w + 20) :]
+        if len(ups) < w:
+            raise SpectralEdgeError(f"only {len(ups)} updates recorded; need {w}")
+        out = {"window": w, "sketch_dim": 10 * w, "n_updates": len(ups), "n_params": ups[0].size}
+        for family in ("gaussian", "fold"):
+            table = compare_sketch(ups, window=w, sketch_dim=10 * w, seeds=(0, 1, 2), family=family)
+            out[family] = summarize(table)
+        return out
+
+    def _end_trajectory(self, o):
+        from spectral_edge.dynamics.holographic import execution_manifold, trajectory_pca_accuracy
+
+        traj = np.stack(self.trajectory)
+        em = execution_manifold(traj)
+
+        def acc(model):
+            return self.t.task.evaluate(model)["test_acc"]
+
+        pca = trajectory_pca_accuracy(self.t.model, acc, traj, ks=(1, 2, 3, 4, 5, 6))
+        return {"manifold": em, "pca": pca}
+
+    def _end_hessian(self, o):
+        from spectral_edge.dynamics.hessian import hessian_top_eigenvalues
+
+        batch = self.t.task.train if self.t.task.train is not None else self.sample(32)
+        res = hessian_top_eigenvalues(self.t.model, self.loss_fn, batch, k=int(o.get("k", 10)))
+        return {"eigenvalues": list(map(float, res["eigenvalues"])), "iters": res["iters"]}
+
+    def _end_decomposition(self, o):
+        from spectral_edge.dynamics.decomposition import spectral_loss_decomposition
+
+        w = self.spec.config.monitor_window
+        if len(self.updates) < w:
+            raise SpectralEdgeError("fewer recorded updates than the window")
+        x = np.stack(self.updates[-w:])
+        task = self.t.task
+        if task.train is None:
+            tb, vb = self.sample(32), self.sample(32)
+        else:
+            tb, vb = task.train, task.test
+        res = spectral_loss_decomposition(self.t.model, self.loss_fn, x, tb, vb)
+        keep = ("pearson", "spearman", "sign_agreement", "scale", "predicted", "actual", "sigma")
+        return {k: res.get(k) for k in keep}
+
+
+def execute(
+    plan: Plan,
+    out_dir,
+    *,
+    budget_s: float | None = None,
+    progress: bool = True,
+    trainer_factory=Trainer,
+    stream=None,
+) -> dict:
+    """Run the plan into ``out_dir``.
+
+    Returns ``{name: "skipped" | "trained" | "resumed" | "not started"}``.
+    """
+    from spectral_edge.store import open_store
+
+    stream = stream or sys.stderr
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    status: dict[str, str] = {}
+    n = len(plan.specs)
+    for i, spec in enumerate(plan.specs, 1):
+        with open_store(out_dir) as store:
+            state = run_state(store, spec, out_dir)
+        if state == "finished":
+            status[spec.name] = "skipped"
+            if progress:
+                print(f"[{i}/{n}] {spec.name}: finished earlier, skipped", file=stream, flush=True)
+            continue
+        elapsed = time.monotonic() - t0
+        if budget_s is not None and elapsed > budget_s:
+            status[spec.name] = "not started"
+            if progress:
+                print(f"[{i}/{n}] {spec.name}: not started (budget)", file=stream, flush=True)
+            continue
+        if progress:
+            verb = "resuming" if state == "resume" else "training"
+            msg = f"[{i}/{n}] {spec.name}: {verb} ({elapsed:.0f} s so far)"
+            print(msg, file=stream, flush=True)
+        _train_one(spec, out_dir, state == "resume", progress, trainer_factory, plan.suite)
+        status[spec.name] = "resumed" if state == "resume" else "trained"
+    return status
+
+
+def _train_one(spec, out_dir, resume, progress, trainer_factory, suite):
+    trainer = trainer_factory(
+        spec.config,
+        out_dir,
+        run_name=spec.name,
+        overwrite=not resume,
+        resume=resume,
+        progress=progress,
+        preset=spec.tags.get("family"),
+    )
+    trainer.start()
+    if not resume:
+        trainer.run.update_config({"reproduce": spec.record(), "suite": suite}, replace=True)
+    probes = _Probes(spec, trainer) if spec.probes else None
+    if probes is not None:
+        probes.start()
+    chunk = probes.cadence() if probes is not None else spec.config.steps
+    try:
+        while trainer.step < spec.config.steps:
+            trainer.advance(min(chunk, spec.config.steps - trainer.step))
+            if probes is not None:
+                probes.after_step(trainer.step)
+        if probes is not None:
+            probes.finish()
+    except KeyboardInterrupt:
+        raise
+    trainer.finish()
+
+
+__all__ = ["MEMORY_PROBES", "execute", "run_state"]
