@@ -80,6 +80,26 @@ def cmd_reproduce(args) -> None:
     reproduce(args.suite, args.out, args.only, budget_s=budget, train=not args.no_train)
 
 
+def cmd_report(args) -> None:
+    """Write the self-contained HTML report of a run or a store; see spectral_edge.report."""
+    from spectral_edge.report import write_report
+
+    path = write_report(args.source, args.out, run=args.run)
+    print(f"report: {path}")
+
+
+def cmd_compare(args) -> None:
+    """Compare runs side by side (what differs, windows, numbers); see spectral_edge.report."""
+    from spectral_edge.report import compare_runs, format_comparison, write_compare_report
+    from spectral_edge.store import open_store
+
+    with open_store(args.store, read_only=True) as store:
+        runs = [store.run(name) for name in args.runs]
+        print(format_comparison(compare_runs(runs)))
+        if args.out:
+            print(f"\nreport: {write_compare_report(runs, args.out)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spectral-edge",
@@ -112,6 +132,18 @@ def build_parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="list the runs in a store")
     runs.add_argument("store", help="a store file or directory")
     runs.set_defaults(func=cmd_runs)
+
+    report = sub.add_parser("report", help="write the HTML report of a run or a store")
+    report.add_argument("source", metavar="RUN_OR_STORE", help="a store file or directory")
+    report.add_argument("--run", help="report this run only (default: every run of the store)")
+    report.add_argument("--out", help="HTML file (default: report.html beside the store)")
+    report.set_defaults(func=cmd_report)
+
+    compare = sub.add_parser("compare", help="compare runs of a store side by side")
+    compare.add_argument("store", help="a store file or directory")
+    compare.add_argument("runs", nargs="+", metavar="RUN", help="two or more run names")
+    compare.add_argument("--out", help="also write an HTML page with the curves compared")
+    compare.set_defaults(func=cmd_compare)
 
     export = sub.add_parser("export", help="export a run to CSV or Parquet")
     export.add_argument("store")
