@@ -80,6 +80,27 @@ def cmd_reproduce(args) -> None:
     reproduce(args.suite, args.out, args.only, budget_s=budget, train=not args.no_train)
 
 
+def cmd_analyze(args) -> None:
+    """Analyse saved checkpoints into a run; see spectral_edge.integrations.checkpoints."""
+    from spectral_edge.integrations.checkpoints import analyze, print_progress, summary
+
+    monitor = analyze(
+        args.paths,
+        store=args.store,
+        name=args.name,
+        lr=args.lr,
+        overwrite=args.overwrite,
+        progress=print_progress,
+        window=args.window,
+        params=args.params,
+        sketch_dim=args.sketch_dim,
+        sketch=args.sketch,
+        seed=args.seed,
+        k_star=args.k_star,
+    )
+    print(summary(monitor, args.store))
+
+
 def cmd_report(args) -> None:
     """Write the self-contained HTML report of a run or a store; see spectral_edge.report."""
     from spectral_edge.report import write_report
@@ -144,6 +165,25 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("runs", nargs="+", metavar="RUN", help="two or more run names")
     compare.add_argument("--out", help="also write an HTML page with the curves compared")
     compare.set_defaults(func=cmd_compare)
+
+    analyze = sub.add_parser("analyze", help="analyse a sequence of saved checkpoints")
+    analyze.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="checkpoint files or directories (.pt/.pth/.bin, .ckpt, .safetensors, checkpoint-N/)",
+    )
+    analyze.add_argument("--store", help="run store to write the run to (default: print only)")
+    analyze.add_argument("--name", help="run name (default: analyze-<first path>)")
+    analyze.add_argument("--params", default="all", help="parameter selection (default all)")
+    analyze.add_argument("--window", type=int, default=10, help="W (default 10)")
+    analyze.add_argument("--sketch-dim", type=int, help="sketch dimension d (default: exact)")
+    analyze.add_argument("--sketch", default="fold", choices=("fold", "gaussian"))
+    analyze.add_argument("--seed", type=int, default=0, help="sketch seed")
+    analyze.add_argument("--k-star", default="plain", help="k* variant (default plain)")
+    analyze.add_argument("--lr", type=float, help="η when the checkpoints do not store it")
+    analyze.add_argument("--overwrite", action="store_true", help="replace a run of that name")
+    analyze.set_defaults(func=cmd_analyze)
 
     export = sub.add_parser("export", help="export a run to CSV or Parquet")
     export.add_argument("store")
