@@ -92,3 +92,13 @@ def test_resume_from_a_trainer_checkpoint(tmp_path):
     with open_store(store, read_only=True) as s:
         assert s.runs()["name"].tolist() == ["hf"]
         assert s.run("hf").windows()["step"].tolist() == [h["step"] for h in want]
+
+
+def test_analyze_trainer_checkpoint_directories_equals_the_callback(tmp_path):
+    from spectral_edge.integrations.checkpoints import analyze
+
+    callback = SpectralEdgeTrainerCallback(window=3)
+    trainer(callback, tmp_path / "out", 6, save_steps=1).train()
+    assert (tmp_path / "out" / "checkpoint-6" / "model.safetensors").is_file()
+    offline = analyze(tmp_path / "out", window=3)  # step and η from trainer_state.json
+    assert_same_windows(offline.history, callback.monitor.history, rtol=1e-12)

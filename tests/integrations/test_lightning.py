@@ -85,3 +85,26 @@ def test_resume_from_a_lightning_checkpoint_continues_the_run(tmp_path):
     with open_store(tmp_path, read_only=True) as store:
         assert store.runs()["name"].tolist() == ["lit"]  # one run, continued
         assert store.run("lit").windows()["step"].tolist() == [h["step"] for h in want]
+
+
+def test_analyze_lightning_checkpoints_equals_the_callback(tmp_path):
+    from spectral_edge.integrations.checkpoints import analyze
+
+    saver = pl.callbacks.ModelCheckpoint(
+        dirpath=tmp_path / "ckpts", every_n_train_steps=1, save_top_k=-1, filename="{step}"
+    )
+    callback = SpectralEdgeCallback(window=WINDOW)
+    module = Tiny()
+    loader = DataLoader(TensorDataset(*tiny_data()), batch_size=8)
+    trainer = pl.Trainer(
+        max_steps=STEPS,
+        callbacks=[callback, saver],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    trainer.fit(module, loader)
+    offline = analyze(tmp_path / "ckpts", window=WINDOW)
+    assert offline.layout.names == callback.monitor.layout.names  # net.0.bias, ...
+    assert_same_windows(offline.history, callback.monitor.history, rtol=1e-12)
