@@ -21,7 +21,7 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
         assert (runs["n_windows"] > 10).all()
         assert runs["last_step"].nunique() == 1  # identical cadence, same length
     html = (tmp_path / "demo" / "report.html").read_text()
-    assert html.count('<img src="data:image/png;base64,') == 3
+    assert html.count('<img src="data:image/png;base64,') >= 3  # comparison + each run's
     assert "http://" not in html and "https://" not in html
     assert summary["control"]["grok_step"] is None
     assert summary["wd"]["grok_step"] is not None  # the narrowed MLP groks in ~450 steps

@@ -39,7 +39,6 @@ from pathlib import Path
 
 import torch
 
-from spectral_edge.errors import SpectralEdgeError
 from spectral_edge.lab.presets import get_preset
 from spectral_edge.lab.trainer import Progress, Trainer, describe_event
 
@@ -278,61 +277,8 @@ def print_summary(summary: dict) -> None:
 # --- report ------------------------------------------------------------------------------------
 
 
-def _figures(store_path, summary):
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    from spectral_edge.store import open_store
-
-    frames = {}
-    with open_store(store_path, read_only=True) as store:
-        for key in ("wd", "control"):
-            run = store.run(summary[key]["label"])
-            frames[key] = (run.windows(), run.metrics())
-    colors = {"wd": "tab:blue", "control": "tab:orange"}
-    names = {"wd": "weight decay 1", "control": "weight decay 0 (control)"}
-    grok = summary["wd"]["grok_step"]
-    warn = summary["wd"]["warning_step"]
-
-    def marks(ax):
-        if grok is not None:
-            ax.axvline(grok, color="green", ls="--", lw=1, label=f"grokking ({grok})")
-        if warn is not None:
-            ax.axvline(warn, color="red", ls=":", lw=1, label=f"warning ({warn})")
-
-    fig1, ax = plt.subplots(figsize=(8, 3.2))
-    for key, (_, m) in frames.items():
-        m = m.dropna(subset=["test_acc"])
-        ax.plot(m["step"], m["test_acc"], color=colors[key], label=f"test, {names[key]}")
-        ax.plot(m["step"], m["train_acc"], color=colors[key], ls=":", alpha=0.6)
-    marks(ax)
-    ax.set(xlabel="step", ylabel="accuracy (dotted: train)", title="Accuracy")
-    ax.legend(fontsize=8)
-
-    fig2, (a1, a2) = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
-    for key, (w, _) in frames.items():
-        a1.plot(w["step"], w["gap_ratio"], color=colors[key], label=names[key])
-        a2.step(w["step"], w["k_star"], color=colors[key], where="post", label=names[key])
-    a1.set_yscale("log")
-    a1.axhline(1.2, color="gray", lw=0.8, ls="-.", label="τ = 1.2")
-    marks(a1)
-    a1.set(ylabel="R = σ_k*/σ_k*+1", title="Spectral edge: gap ratio R and k*")
-    a1.legend(fontsize=8)
-    a2.set(xlabel="step", ylabel="k*")
-
-    fig3, ax = plt.subplots(figsize=(8, 3.2))
-    for key, (w, _) in frames.items():
-        ax.semilogy(w["step"], w["g23"].clip(lower=1e-30), color=colors[key], label=names[key])
-    marks(ax)
-    ax.set(xlabel="step", ylabel="g23 = λ2 − λ3", title="Gap g23 (Table 7 decline)")
-    ax.legend(fontsize=8)
-    return [fig1, fig2, fig3]
-
-
 def write_demo_report(path, summary: dict, store_path) -> Path:
-    from spectral_edge.report import write_html_report
+    from spectral_edge.report.html import Raw
 
     rows = []
     for key, name in (("wd", "weight decay 1"), ("control", "weight decay 0 (control)")):
@@ -359,28 +305,21 @@ def write_demo_report(path, summary: dict, store_path) -> Path:
             {"run": summary[key]["label"], "step": st, "phase": ph}
             for st, ph in summary[key]["phases"]
         ]
-    try:
-        figs = _figures(store_path, summary)
-    except SpectralEdgeError:
-        raise
     text = (
         "Grokking step: first evaluation with test accuracy >= 0.95. g23 decline (thesis "
         "Table 7): max g23 over windows up to the grokking step divided by g23 of the last "
         "window at or before it; the control is measured at the weight-decay run's grokking "
         "step. The warning is the online g23-decline rule (spectral_edge.dynamics.GapWarning); "
         f"lead = grokking step - warning step. Wall time {summary['wall_s']:.0f} s. "
-        f"Store: {summary['store']}."
+        "Below: both runs compared, then each run's figures, configuration and definitions."
     )
-    return write_html_report(
+    from spectral_edge.report import write_report
+
+    return write_report(
+        store_path,
         path,
-        "spectral-edge demo: modular addition, weight decay vs control",
-        [
-            ("Summary", [text, rows]),
-            ("Accuracy", [figs[0]]),
-            ("Spectral edge", [figs[1]]),
-            ("Gap g23", [figs[2]]),
-            ("Phase events (R)", [events]),
-        ],
+        title="spectral-edge demo: modular addition, weight decay vs control",
+        intro=[Raw("<h2>Demo summary</h2>"), text, rows, Raw("<h3>Phase events (R)</h3>"), events],
     )
 
 

@@ -108,6 +108,9 @@ def _cell(value) -> str:
 
     if value is None:
         return "&ndash;"
+    if isinstance(value, (list, tuple)) and len(value) > 3:
+        head = ", ".join(str(v) for v in value[:3])
+        return html.escape(f"{len(value)}: {head}, …")
     if isinstance(value, (dict, list, tuple)):
         return html.escape(json.dumps(value, default=str))
     return html.escape(fmt(value))
@@ -230,7 +233,11 @@ def _store_runs(store, run=None):
     from spectral_edge.report.plots import load_run_data
 
     if run is not None:
-        return [load_run_data(store.run(_run_key(run)))]
+        runs = [load_run_data(store.run(_run_key(run)))]
+        names = set(store.runs()["name"])
+        if run != "predictions" and "predictions" in names:
+            runs.append(load_run_data(store.run("predictions")))  # its table, not a section
+        return runs
     table = store.runs()
     if table.empty:
         raise SpectralEdgeError(f"no runs in {store.path}: nothing to report yet")
@@ -238,9 +245,7 @@ def _store_runs(store, run=None):
 
 
 def _run_key(run):
-    if isinstance(run, str) and run.isdigit():
-        return run  # names win; store.run(str) looks a name up (ids as ints from the API)
-    return run
+    return run  # a name (the command line gives str; the API may pass an int id)
 
 
 def find_predictions(runs) -> tuple[Any, str] | None:
@@ -263,7 +268,9 @@ def find_predictions(runs) -> tuple[Any, str] | None:
             frame = pd.DataFrame(table)
         except (ValueError, TypeError):
             continue
-        if not frame.empty:
+        if frame.empty:
+            continue
+        if found is None or data.name == "predictions" or found[1] != "predictions":
             found = (frame, data.name)
     return found
 
