@@ -77,3 +77,25 @@ def test_quick_suite_end_to_end(tmp_path):
     assert [r.id for r in again] == ["T2", "C1"]
     by_id = {r.id: r.verdict for r in records}
     assert all(r.verdict == by_id[r.id] for r in again)
+
+
+def test_gpu_suite_is_planned_not_run_without_a_gpu(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    plan = make_plan("gpu")
+    assert any(s.config.model == "tinystories-51m" for s in plan.specs)
+    assert {s.config.seed for s in plan.specs if s.tags.get("family") == "modarith"} == {
+        42,
+        137,
+        2024,
+    }
+    records = reproduce("gpu", tmp_path, stream=io.StringIO())
+    assert all(r.verdict == "not run" and "no GPU" in r.reason for r in records)
+
+
+def test_cpu_plan_scores_only_scoring_seeds():
+    plan = make_plan("cpu")
+    assert {s.tags["seed"] for s in plan.specs} <= {1, 2, 3}
+    assert all(s.config.scaled_down for s in plan.specs)
+    assert len(set(plan.names())) == len(plan.specs)

@@ -245,7 +245,7 @@ def _ev(pid):
 def t1(runs: Runs):
     views = runs.select("T1")
     _need(runs, "T1", views, "run")
-    mins, meds, names = [], [], []
+    mins, meds, names, above, total = [], [], [], 0, 0
     for v in views:
         w = _full(v.windows(), v.train)
         if "bbp_ratio" not in w.columns:
@@ -255,12 +255,14 @@ def t1(runs: Runs):
             mins.append(float(b.min()))
             meds.append(float(b.median()))
             names.append(v.name)
+            above += int((b > 5).sum())
+            total += len(b)
     if not names:
         raise _NotRun("no full window with a BBP ratio")
     ok = min(mins) > 5
     return (
-        f"min σ_W/d_crit over full windows {_fmt(min(mins))} (medians per run {_rng(meds)}), "
-        f"{len(names)} runs",
+        f"min σ_W/d_crit over full windows {_fmt(min(mins))} (medians per run {_rng(meds)}); "
+        f"{above}/{total} windows > 5; {len(names)} runs",
         CONFIRMED if ok else NOT_CONFIRMED,
         "rule: the minimum over every full window of every run must exceed 5",
         names,
@@ -308,6 +310,7 @@ def t3(runs: Runs):
         kb = krylov_bound(
             h["eigenvalues"], lr=v.train["lr"], window=v.train["monitor_window"], k_star=int(k)
         )
+        kb["h1"] = float(max(h["eigenvalues"]))
         out.append(kb)
         names.append(v.name)
     if not out:
@@ -315,7 +318,7 @@ def t3(runs: Runs):
     holds = [o["holds"] for o in out]
     meas = "; ".join(
         f"k* {o['k_star']} vs n_K {o['count']}{'+' if o['count_is_lower_bound'] else ''} "
-        f"(threshold 1/(ηW) {_fmt(o['threshold'])})"
+        f"(h_1 {_fmt(o['h1'])}, threshold 1/(ηW) {_fmt(o['threshold'])})"
         for o in out
     )
     if any(h is None for h in holds):
@@ -688,12 +691,13 @@ def _onset(v: RunView):
 def c8(runs: Runs):
     pairs = _pairs(runs, "C8")
     _need(runs, "C8", [g["wd"] for g in pairs.values()], "weight-decay/control pair")
-    n_ok, leads, names, nogrok, fa = 0, [], [], 0, 0
+    n_ok, leads, names, nogrok, fa, peaks = 0, [], [], 0, 0, []
     for g in pairs.values():
         v, c = g["wd"], g["wd0"]
         names += [v.name, c.name]
         gs = grok_of(v)
         on = _onset(v)["onset_step"]
+        peaks.append(float(v.metrics()["commutator_defect"].max()))
         con = _onset(c)["onset_step"]
         fa += con is not None
         if gs is None:
@@ -708,7 +712,8 @@ def c8(runs: Runs):
     ok = nogrok == 0 and n_ok == n
     return (
         f"onset before grokking in {n_ok}/{n - nogrok} grokking runs (leads {_rng(leads, '.0f')} "
-        f"steps; {nogrok} did not grok); onsets on wd-0 controls {fa}/{n}",
+        f"steps; {nogrok} did not grok; max defect {_rng(peaks)}); onsets on wd-0 controls "
+        f"{fa}/{n}",
         CONFIRMED if ok else NOT_CONFIRMED,
         "rule: the spec's onset (10× baseline and > 20) comes before the first test accuracy ≥ "
         "0.95 in every weight-decay run",
