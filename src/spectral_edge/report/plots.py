@@ -580,6 +580,7 @@ def plot_comparison(
     else:
         if log:
             ax.set_yscale("log")
+            _plain_log_labels(ax)
         _legend(ax)
     ax.set(xlabel="step", ylabel=quantity)
     ax.set_title(f"{quantity}: " + " vs ".join(labels or [r.name for r in runs]), fontsize=10)
