@@ -18,19 +18,11 @@ from torch import nn
 
 from spectral_edge import SpectralEdgeError, SpectralMonitor, __version__, make_sketch, spectrum
 from spectral_edge.core.gram import batch_gram
-from spectral_edge.monitor import Event, WindowRecord, learning_rate
+from spectral_edge.dynamics import GapWarning, GapWarningConfig, PhaseTracker
+from spectral_edge.monitor import Event, WindowRecord, learning_rate, resolution_floor
 from spectral_edge.store import RunStore, open_store
 
 LR = 1e-2
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models on a shared 2-core machine: intra-op threads only add contention (50x).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # --------------------------------------------------------------------------------------------
@@ -62,6 +54,11 @@ def theta(model) -> np.ndarray:
     """θ in the monitor's layout (name-sorted), widened exactly to float64."""
     named = sorted(model.named_parameters(), key=lambda item: item[0])
     return np.concatenate([p.detach().double().reshape(-1).numpy() for _, p in named])
+
+
+def problems(mon) -> list[tuple[int, str]]:
+    """The monitor's events other than the online phase and warning ones."""
+    return [(e.step, e.kind) for e in mon.events if e.kind not in ("phase", "warning")]
 
 
 def train(model, opt, steps, monitor=None, start=1, observe=True, lr_arg=True):
@@ -482,7 +479,7 @@ def test_center_true_equals_the_spectrum_of_the_centred_window():
     # and it differs from the uncentred analysis of the same updates
     x = wins[14][0]
     assert not np.isclose(df.loc[14, "sigma_1"], np.linalg.svd(x, compute_uv=False)[0])
-    assert mon.run is None and mon._definitions()["centering"] == "centred"
+    assert mon.run is None and mon.definitions()["centering"] == "centred"
 
 
 @pytest.mark.parametrize("variant", ["plain", "weighted", "weighted_cut"])
@@ -689,7 +686,7 @@ def test_nonfinite_parameter_mid_run(bad, sketch_dim):
     with torch.no_grad():
         model[2].weight[1, 2] = saved
     more = train(model, opt, 14, mon, start=12)
-    kinds = [(e.step, e.kind) for e in mon.events]
+    kinds = problems(mon)
     assert kinds == [(11, "nonfinite")]
     assert "NaN" in mon.events[0].message
     df = mon.to_dataframe()
@@ -713,7 +710,7 @@ def test_all_zero_update_gives_a_zero_update_event():
         opt.param_groups[0]["lr"] = 0.0 if t in (7, 8) else LR
         train_step(model, opt, t)
         mon.observe(t, lr=opt.param_groups[0]["lr"])
-    assert [(e.step, e.kind) for e in mon.events] == [(7, "zero_update"), (8, "zero_update")]
+    assert problems(mon) == [(7, "zero_update"), (8, "zero_update")]
     assert "did not change" in mon.events[0].message
     df = mon.to_dataframe().set_index("step")
     assert list(df.index) == list(range(3, 16))
@@ -733,7 +730,7 @@ def test_parameter_replaced_by_a_different_shape_restarts_the_window():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert mon.observe(9) is None
-    assert [(e.step, e.kind) for e in mon.events] == [(9, "layout_changed")]
+    assert problems(mon) == [(9, "layout_changed")]
     assert "0.bias" in mon.events[0].message and "changed shape" in mon.events[0].message
     assert mon.layout.numel == 6 * 20 + 20 + 20 * 3 + 3
     thetas = {9: theta(model)}
@@ -911,3 +908,120 @@ def test_learning_rate_helper_errors_and_empty():
     with pytest.raises(SpectralEdgeError, match="lr_policy"):
         learning_rate(opt, "median")
     assert math.isnan(learning_rate([], "first"))
+
+
+# --------------------------------------------------------------------------------------------
+# Online dynamics, the ratio floor and the Gaussian sketch inside the monitor
+
+
+class RecordingRule:
+    """A stand-in warning rule: records what it is fed and fires once at a chosen step."""
+
+    def __init__(self, fire_at: int):
+        self.fire_at, self.fed = fire_at, []
+        self.config = GapWarningConfig()
+
+    def update(self, step, row):
+        self.fed.append((step, row["w"]))
+        if step == self.fire_at:
+            return {"message": "planted", "evidence": {"g23": row["g23"]}}
+        return None
+
+    def state_dict(self):
+        return {"fed": list(self.fed)}
+
+    def load_state_dict(self, state):
+        self.fed = [tuple(x) for x in state["fed"]]
+
+
+def test_dynamics_see_full_windows_only_and_their_events_are_emitted():
+    model = make_model()
+    rule = RecordingRule(fire_at=15)
+    tracker = PhaseTracker(smooth=1)
+    mon = SpectralMonitor(model, window=4, phases=tracker, warning=rule)
+    train(model, make_opt(model), 16, mon)
+    # baseline at 1, w = 1..3 at steps 2..4, full from step 5 on
+    assert [step for step, _ in rule.fed] == list(range(5, 17))
+    assert {w for _, w in rule.fed} == {4.0}
+    warnings_ = [e for e in mon.events if e.kind == "warning"]
+    assert [(e.step, e.message) for e in warnings_] == [(15, "planted")]
+    at_15 = next(h for h in mon.history if h["step"] == 15)
+    assert warnings_[0].evidence["g23"] == at_15["g23"]
+    assert tracker.state_dict()["steps"] == list(range(5, 17))
+    assert mon.phase == tracker.phase
+    assert all(e.kind == "phase" for e in mon.events if e.kind not in ("warning",))
+
+
+def test_dynamics_can_be_switched_off():
+    model = make_model()
+    mon = SpectralMonitor(model, window=4, phases=False, warning=False)
+    train(model, make_opt(model), 30, mon)
+    assert mon.tracker is None and mon.warning is None and mon.events == []
+    assert mon.describe()["phases"] is False and mon.describe()["warning"] is False
+
+
+def test_default_dynamics_are_the_library_rules_and_are_recorded():
+    mon = SpectralMonitor(make_model(), window=4)
+    assert isinstance(mon.tracker, PhaseTracker) and isinstance(mon.warning, GapWarning)
+    described = mon.describe()
+    assert described["phase_tracker"]["quantity"] == "gap_ratio"
+    assert described["warning_rule"]["quantity"] == "g23"
+
+
+def test_dynamics_state_resumes_with_the_monitor():
+    model = make_model()
+    opt = make_opt(model)
+    mon = SpectralMonitor(model, window=4, warning=RecordingRule(fire_at=-1))
+    train(model, opt, 10, mon)
+    state = mon.state_dict()
+    other = SpectralMonitor(model, window=4, warning=RecordingRule(fire_at=-1))
+    other.load_state_dict(state)
+    assert other.warning.fed == mon.warning.fed
+    assert other.tracker.state_dict() == mon.tracker.state_dict() and other.phase == mon.phase
+
+
+@pytest.mark.parametrize(
+    ("dtype", "expected"), [(torch.float32, 1e-3), (torch.bfloat16, 1e-3), (torch.float64, 1e-6)]
+)
+def test_default_ratio_floor_is_the_gram_resolution(dtype, expected):
+    assert resolution_floor(dtype) == expected
+    mon = SpectralMonitor(make_model(dtype=dtype), window=4)
+    assert mon.ratio_floor == expected and mon.describe()["ratio_floor_used"] == expected
+
+
+def test_ratio_floor_clamps_unresolvable_tail_ratios():
+    # Updates confined to two directions: σ_3.. are rounding noise, which the floor neutralises.
+    model = nn.Linear(50, 1, bias=False)
+    direction = torch.randn(2, 50)
+    mon = SpectralMonitor(model, window=5, phases=False, warning=False)
+    floored = []
+    for t in range(1, 9):
+        with torch.no_grad():
+            model.weight += (torch.randn(2) @ direction) * 1e-2
+        record = mon.observe(t)
+        if record is not None:
+            floored.append(record)
+    last = floored[-1]
+    assert last.k_star == 2 and np.all(last.ratios[2:] <= 1.0 + 1e-9)
+    raw = SpectralMonitor(model, window=5, ratio_floor=1e-15, phases=False, warning=False)
+    assert raw.ratio_floor == 1e-15
+
+
+def test_bad_ratio_floor_is_a_clear_error():
+    with pytest.raises(SpectralEdgeError, match="ratio_floor"):
+        SpectralMonitor(make_model(), ratio_floor=2.0)
+
+
+def test_gaussian_sketch_in_the_monitor_tracks_the_exact_spectrum():
+    model = make_model(hidden=32)
+    exact = SpectralMonitor(model, window=4, phases=False, warning=False)
+    gauss = SpectralMonitor(
+        model, window=4, sketch_dim=2000, sketch="gaussian", seed=3, phases=False, warning=False
+    )
+    opt = make_opt(model)
+    for t in range(1, 9):
+        train_step(model, opt, t)
+        exact.observe(t)
+        gauss.observe(t)
+    np.testing.assert_allclose(gauss.latest.sigma, exact.latest.sigma, rtol=0.1)
+    assert gauss.describe()["sketch"] == "gaussian"

@@ -59,6 +59,9 @@ class MonitorConfig:
     lr_policy: str = "first"
     regime_low: float = 0.1
     regime_high: float = 10.0
+    ratio_floor: float | None = None
+    phases: bool = True
+    warning: bool = True
     strict: bool = False
 
     def validate(self) -> None:
@@ -71,6 +74,10 @@ class MonitorConfig:
         if self.lr_policy not in LR_POLICIES:
             raise SpectralEdgeError(
                 f"unknown lr_policy {self.lr_policy!r}; choose one of {LR_POLICIES}"
+            )
+        if self.ratio_floor is not None and not 0 < self.ratio_floor < 1:
+            raise SpectralEdgeError(
+                f"ratio_floor is a fraction of σ_1 in (0, 1), got {self.ratio_floor!r}"
             )
         if not 0 < self.regime_low < self.regime_high:
             raise SpectralEdgeError(
@@ -144,6 +151,14 @@ class SpectralMonitor:
         trainable_only: select only parameters with requires_grad at construction.
         lr_policy: which η the adiabatic parameter uses with several groups/optimizers.
         regime: (low, high) thresholds of the A_DK regimes.
+        ratio_floor: σ_j below ratio_floor·σ_1 count as ratio_floor·σ_1 in the ratios r_j.
+            Default: the Gram's resolution, 1e-3 for float32 (or narrower) parameters and 1e-6
+            for float64 ones (see :func:`resolution_floor`).
+        phases: track the phase of R (rise, plateau, collapse) online and emit "phase" events;
+            True for the default :class:`~spectral_edge.dynamics.PhaseTracker`, or pass one.
+        warning: run the online early warning on g23 and emit a "warning" event; True for the
+            default :class:`~spectral_edge.dynamics.GapWarning`, or pass one. Both see full
+            windows only: a filling window has fewer updates and is not comparable.
         strict: let errors inside the monitor raise into the training loop.
         run_name, run_config: name of the created run and extra configuration to record with it
             (seeds, model, data: whatever makes the run reproducible).
@@ -170,6 +185,9 @@ class SpectralMonitor:
         trainable_only: bool = True,
         lr_policy: str = "first",
         regime: tuple[float, float] = (0.1, 10.0),
+        ratio_floor: float | None = None,
+        phases=True,
+        warning=True,
         strict: bool = False,
         run_name: str | None = None,
         run_config: dict | None = None,
@@ -189,6 +207,9 @@ class SpectralMonitor:
             lr_policy=lr_policy,
             regime_low=float(regime[0]),
             regime_high=float(regime[1]),
+            ratio_floor=ratio_floor,
+            phases=phases is not False and phases is not None,
+            warning=warning is not False and warning is not None,
             strict=strict,
         )
         self.config.validate()
@@ -204,6 +225,10 @@ class SpectralMonitor:
             )
         self.sketcher = None if sketch_dim is None else make_sketch(sketch, sketch_dim, seed)
         self.gram = RollingGram(window)
+        self.ratio_floor = ratio_floor or resolution_floor(self.layout.tensors(model)[0].dtype)
+        self.tracker = _tracker(phases)
+        self.warning = _warning(warning)
+        self.phase = "before"
         self.callbacks = list(callbacks or [])
         self.events: list[Event] = []
         self.history: list[dict] = []
@@ -220,6 +245,9 @@ class SpectralMonitor:
         """The configuration to record: definitions, layout and versions."""
         return {
             **asdict(self.config),
+            "ratio_floor_used": self.ratio_floor,
+            "phase_tracker": None if self.tracker is None else asdict(self.tracker.config),
+            "warning_rule": None if self.warning is None else asdict(self.warning.config),
             "n_params": self.layout.numel,
             "n_tensors": len(self.layout.slots),
             "spectral_edge_version": __version__,
@@ -257,7 +285,7 @@ class SpectralMonitor:
             if self.config.strict:
                 raise
             self._previous = None
-            self._emit(step, "monitor_error", f"{type(exc).__name__}: {exc}")
+            self.emit(step, "monitor_error", f"{type(exc).__name__}: {exc}")
             warnings.warn(f"spectral-edge monitor: {exc}", RuntimeWarning, stacklevel=2)
             return None
 
@@ -280,7 +308,7 @@ class SpectralMonitor:
         except SpectralEdgeError as exc:
             if self.config.strict:
                 raise
-            self._emit(step, "layout_changed", f"{exc}; monitoring restarts with a new layout")
+            self.emit(step, "layout_changed", f"{exc}; monitoring restarts with a new layout")
             self.layout = ParameterLayout(
                 self.model, self._selection, trainable_only=self.config.trainable_only
             )
@@ -293,7 +321,7 @@ class SpectralMonitor:
         accepted = self._push_exact(pieces) if self.sketcher is None else self._push_sketch(pieces)
         if not accepted:
             self._previous = None
-            self._emit(
+            self.emit(
                 step,
                 "nonfinite",
                 "the update contains NaN or Inf (or overflows); it was left out of the window "
@@ -302,7 +330,7 @@ class SpectralMonitor:
             return None
         new_sq, old_sq, _ = self.gram.last_transition()
         if new_sq == 0.0:
-            self._emit(step, "zero_update", "the selected parameters did not change")
+            self.emit(step, "zero_update", "the selected parameters did not change")
         if self.gram.size < 2:
             return None
         return self._record(step, lr, old_sq)
@@ -355,6 +383,7 @@ class SpectralMonitor:
             n_params=self.layout.numel,
             k_star=self.config.k_star,
             center=self.config.center,
+            ratio_floor=self.ratio_floor,
         )
         regime = adiabatic_regime(
             features["adiabatic_dk"], self.config.regime_low, self.config.regime_high
@@ -364,11 +393,25 @@ class SpectralMonitor:
         self.history.append({"step": step, **features, "regime": regime})
         if self.run is not None:
             self._guarded(lambda: self.run.log_window(step, features), step)
+        if spec.w == self.config.window:
+            self._dynamics(step, features)
         return record
+
+    def _dynamics(self, step: int, features: dict) -> None:
+        """Online phases of R and the early warning, on full windows only."""
+        if self.tracker is not None:
+            value = features.get(self.tracker.config.quantity, math.nan)
+            self.phase, changes = self.tracker.update(step, value)
+            for change in changes:
+                self.emit(step, "phase", change["message"], change["evidence"])
+        if self.warning is not None:
+            fired = self.warning.update(step, features)
+            if fired is not None:
+                self.emit(step, "warning", fired["message"], fired["evidence"])
 
     # -- events and store ----------------------------------------------------------------------
 
-    def _emit(self, step: int, kind: str, message: str, evidence: dict | None = None) -> Event:
+    def emit(self, step: int, kind: str, message: str, evidence: dict | None = None) -> Event:
         event = Event(step, kind, message, dict(evidence or {}))
         self.events.append(event)
         if self.run is not None and kind != "store_error":
@@ -389,7 +432,7 @@ class SpectralMonitor:
         except Exception as exc:
             if self.config.strict:
                 raise
-            self._emit(step, "store_error", f"could not write to the run store: {exc}")
+            self.emit(step, "store_error", f"could not write to the run store: {exc}")
             warnings.warn(f"spectral-edge store: {exc}", RuntimeWarning, stacklevel=3)
 
     def _open_run(self, store, run_name, run_config):
@@ -405,10 +448,10 @@ class SpectralMonitor:
         seeds = {"sketch_seed": self.config.seed}
         seeds.update((run_config or {}).get("seeds", {}))
         return store.create_run(
-            run_name, config=config, seeds=seeds, definitions=self._definitions()
+            run_name, config=config, seeds=seeds, definitions=self.definitions()
         )
 
-    def _definitions(self) -> dict:
+    def definitions(self) -> dict:
         """The open definitions of THESIS.md section 9, as this monitor resolves them."""
         c = self.config
         return {
@@ -440,6 +483,9 @@ class SpectralMonitor:
             "steps_observed": self.steps_observed,
             "history": [dict(h) for h in self.history],
             "events": [asdict(e) for e in self.events],
+            "phase": self.phase,
+            "tracker": None if self.tracker is None else self.tracker.state_dict(),
+            "warning": None if self.warning is None else self.warning.state_dict(),
         }
 
     def _layout_signature(self) -> list[tuple]:
@@ -467,6 +513,11 @@ class SpectralMonitor:
         self.steps_observed = int(state["steps_observed"])
         self.history = [dict(h) for h in state["history"]]
         self.events = [Event(**e) for e in state["events"]]
+        self.phase = state["phase"]
+        if self.tracker is not None:
+            self.tracker.load_state_dict(state["tracker"])
+        if self.warning is not None:
+            self.warning.load_state_dict(state["warning"])
         self.latest = None
         if self.history and self.gram.size >= 2:
             self.latest = self._record_from_state()
@@ -481,5 +532,33 @@ class SpectralMonitor:
             n_params=self.layout.numel,
             k_star=self.config.k_star,
             center=self.config.center,
+            ratio_floor=self.ratio_floor,
         )
         return WindowRecord(int(last["step"]), spec, features, last["regime"])
+
+
+def resolution_floor(dtype: torch.dtype) -> float:
+    """The smallest σ_j/σ_1 a Gram of such parameters resolves: the default ratio floor.
+
+    Updates of float32 parameters give Gram entries accurate to ~1e-6 relative, so eigenvalues
+    below ~1e-6·λ_1, i.e. σ_j below ~1e-3·σ_1, are rounding noise; left unfloored they produce
+    ratios of 10^7 at the bottom of the spectrum (seen in a weight-decay-0 run whose updates had
+    collapsed onto a few directions), and k* lands there. float64 parameters resolve ~1e-6.
+    """
+    return 1e-6 if dtype == torch.float64 else 1e-3
+
+
+def _tracker(phases):
+    if phases is True:
+        from spectral_edge.dynamics.phases import PhaseTracker
+
+        return PhaseTracker()
+    return phases or None
+
+
+def _warning(warning):
+    if warning is True:
+        from spectral_edge.dynamics.warning import GapWarning
+
+        return GapWarning()
+    return warning or None

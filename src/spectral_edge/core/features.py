@@ -54,6 +54,7 @@ def window_features(
     n_params: int | None = None,
     k_star: str = "plain",
     center: bool = False,
+    ratio_floor: float = 1e-12,
 ) -> tuple[WindowSpectrum, dict[str, float]]:
     """(spectrum record, flat feature dict) for one window.
 
@@ -66,9 +67,10 @@ def window_features(
         n_params: P, for the BBP ratio.
         k_star: which k* variant drives R, g and A ("plain", "weighted", "weighted_cut").
         center: analyse the centred Gram (an ablation; see :func:`center_gram`).
+        ratio_floor: σ_j below ratio_floor·σ_1 count as that floor in the ratios.
     """
     g = center_gram(gram) if center else gram
-    spec = spectrum(g, n_params=n_params, k_star=k_star)
+    spec = spectrum(g, n_params=n_params, k_star=k_star, ratio_floor=ratio_floor)
     row = spec.features()
     delta_c = delta_c_frobenius(*transition) if transition is not None else math.nan
     row["delta_c"] = delta_c

@@ -7,15 +7,15 @@ What a run does, in order, each optimizer step ``t = 1..steps``:
    Data order is a pure function of the seed and the step, so a resumed run sees the same batches;
 2. forward, backward, global gradient clipping, step every optimizer, step the schedulers;
 3. ``monitor.observe(t, lr)`` with the η that step used (the monitor snapshots when
-   ``t % monitor_every == 0``); each new window goes to the online :class:`PhaseTracker`
-   (on ``phase_quantity``, R by default) and :class:`GapWarning` (on ``warning_quantity``, g23),
-   whose transitions become events of kind ``"phase"`` (evidence ``phase`` = rise / plateau /
-   collapse) and ``"warning"`` in the monitor and the run store;
+   ``t % monitor_every == 0``); the monitor runs the online :class:`PhaseTracker` (on
+   ``phase_quantity``, R by default) and :class:`GapWarning` (on ``warning_quantity``, g23) built
+   from this config, whose transitions are events of kind ``"phase"`` (evidence ``phase`` = rise
+   / plateau / collapse) and ``"warning"`` in the monitor and the run store;
 4. every ``eval_every`` steps (and at step 0 and the last step): train and test loss and accuracy
    and the lr into the run's metrics; the first test accuracy ≥ ``grok_threshold`` is a
    ``"grok"`` event;
 5. every ``checkpoint_every`` steps and at the end: a checkpoint ``<out>/checkpoints/<run>.pt``
-   (model, optimizers, schedulers, monitor, tracker, warning, RNG states, step).
+   (model, optimizers, schedulers, the monitor with its tracker and warning, RNG states, step).
 
 The run store is ``<out>/`` + :data:`spectral_edge.store.DEFAULT_FILENAME`, so
 ``spectral-edge runs <out>`` lists its runs. The run's config holds the full TrainConfig
@@ -323,7 +323,6 @@ class Trainer:
         self.grok_step: int | None = None
         self.last_eval: dict = {}
         self.last_loss = math.nan
-        self.phase = "before"
         self.started = False
         self.done = False
         self.wall_time = 0.0
@@ -412,18 +411,18 @@ class Trainer:
             k_star=cfg.monitor_k_star,
             lr_policy=cfg.monitor_lr_policy,
             callbacks=[self._on_event],
-        )
-        self.tracker = PhaseTracker(
-            tau=cfg.phase_tau, smooth=cfg.phase_smooth, quantity=cfg.phase_quantity
-        )
-        self.warning = GapWarning(
-            GapWarningConfig(
-                quantity=cfg.warning_quantity,
-                smooth=cfg.warning_smooth,
-                rise_factor=cfg.warning_rise,
-                decline_factor=cfg.warning_decline,
-                sustain=cfg.warning_sustain,
-            )
+            phases=PhaseTracker(
+                tau=cfg.phase_tau, smooth=cfg.phase_smooth, quantity=cfg.phase_quantity
+            ),
+            warning=GapWarning(
+                GapWarningConfig(
+                    quantity=cfg.warning_quantity,
+                    smooth=cfg.warning_smooth,
+                    rise_factor=cfg.warning_rise,
+                    decline_factor=cfg.warning_decline,
+                    sustain=cfg.warning_sustain,
+                )
+            ),
         )
         if ckpt is None:
             run_config = {
@@ -439,7 +438,7 @@ class Trainer:
                 self.run_name,
                 config=run_config,
                 seeds=seeds,
-                definitions=self.monitor._definitions(),
+                definitions=self.monitor.definitions(),
                 overwrite=self.overwrite,
             )
             if self.overwrite and self.checkpoint_path.exists():
@@ -491,27 +490,12 @@ class Trainer:
             sched.step()
         self.step = step
         self.last_loss = float(loss.detach())
-        record = self.monitor.observe(step, lr=lr)
-        if record is not None:
-            self._dynamics(step, record)
+        self.monitor.observe(step, lr=lr)
         if step % cfg.eval_every == 0 or step == cfg.steps:
             self._evaluate()
         if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
             self.save_checkpoint()
         self.progress.show(self.status_line())
-
-    def _dynamics(self, step: int, record) -> None:
-        feats = record.features
-        value = float(feats.get(self.config.phase_quantity, math.nan))
-        if not math.isfinite(value):
-            value = math.nan
-        self.phase, events = self.tracker.update(step, value)
-        for ev in events:
-            evidence = dict(ev["evidence"])
-            self.monitor._emit(step, "phase", ev["message"], evidence)
-        warning = self.warning.update(step, feats)
-        if warning is not None:
-            self.monitor._emit(step, "warning", warning["message"], warning["evidence"])
 
     def _evaluate(self) -> None:
         metrics = self.task.evaluate(self.model)
@@ -521,7 +505,7 @@ class Trainer:
         acc = metrics.get("test_acc", math.nan)
         if self.grok_step is None and acc >= self.config.grok_threshold:
             self.grok_step = self.step
-            self.monitor._emit(
+            self.monitor.emit(
                 self.step,
                 "grok",
                 f"test accuracy {acc:.3f} >= {self.config.grok_threshold:g}",
@@ -574,13 +558,19 @@ class Trainer:
             if self._own_store:
                 self._store.close()
 
+    @property
+    def phase(self) -> str:
+        """The online phase of R, as the monitor's tracker sees it."""
+        return self.monitor.phase
+
     def summary(self) -> dict:
+        fired = self.monitor.warning.warning
         return {
             "run": self.run_name,
             "steps": self.step,
             "grok_step": self.grok_step,
             "phase": self.phase,
-            "warning_step": None if self.warning.warning is None else self.warning.warning["step"],
+            "warning_step": None if fired is None else fired["step"],
             **self.last_eval,
             "checkpoint": str(self.checkpoint_path),
             "store": str(self._store.path),
@@ -608,7 +598,7 @@ class Trainer:
         path = self.checkpoint_path
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {
-            "format": 1,
+            "format": 2,  # 2: tracker and warning live in the monitor state
             "step": self.step,
             "config": self.config.to_dict(),
             "preset": self.preset,
@@ -617,12 +607,9 @@ class Trainer:
             "optimizers": [o.state_dict() for o in self.optimizers],
             "schedulers": [s.state_dict() for s in self.schedulers],
             "monitor": self.monitor.state_dict(),
-            "tracker": self.tracker.state_dict(),
-            "warning": self.warning.state_dict(),
             "grok_step": self.grok_step,
             "last_eval": dict(self.last_eval),
             "last_loss": self.last_loss,
-            "phase": self.phase,
             "rng": {
                 "torch": torch.get_rng_state(),
                 "numpy": np.random.get_state(),  # noqa: NPY002
@@ -645,13 +632,10 @@ class Trainer:
         for sched, s in zip(self.schedulers, ckpt["schedulers"], strict=True):
             sched.load_state_dict(s)
         self.monitor.load_state_dict(ckpt["monitor"])
-        self.tracker.load_state_dict(ckpt["tracker"])
-        self.warning.load_state_dict(ckpt["warning"])
         self.step = int(ckpt["step"])
         self.grok_step = ckpt["grok_step"]
         self.last_eval = dict(ckpt["last_eval"])
         self.last_loss = ckpt["last_loss"]
-        self.phase = ckpt["phase"]
         rng = ckpt["rng"]
         torch.set_rng_state(rng["torch"])
         np.random.set_state(rng["numpy"])  # noqa: NPY002
