@@ -22,6 +22,7 @@ SCENARIOS = {
 
 
 def worker(rank: int, world: int, rendezvous: str, out: str, steps: int, window: int) -> None:
+    torch.set_num_threads(1)  # two processes on a small shared machine
     dist.init_process_group(
         "gloo",
         init_method=f"file://{rendezvous}",

@@ -5,11 +5,10 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-import types
 
 import pytest
 import torch
-from _common import tiny_data, tiny_model
+from _common import fake_mlflow, fake_wandb, tiny_data, tiny_model
 from torch import nn
 
 from spectral_edge import SpectralMonitor
@@ -61,25 +60,8 @@ def test_tensorboard_for_real(tmp_path):
     assert sigma1 == pytest.approx([h["sigma_1"] for h in monitor.history], rel=1e-6)
 
 
-class FakeWandbRun:
-    def __init__(self):
-        self.logged, self.metrics, self.finished = [], {}, False
-
-    def define_metric(self, name, step_metric=None):
-        self.metrics[name] = step_metric
-
-    def log(self, data):
-        self.logged.append(dict(data))
-
-    def finish(self):
-        self.finished = True
-
-
 def test_wandb_with_a_fake_module(monkeypatch):
-    fake = types.ModuleType("wandb")
-    fake.run = None
-    fake.init = lambda **kw: FakeWandbRun()
-    monkeypatch.setitem(sys.modules, "wandb", fake)
+    monkeypatch.setitem(sys.modules, "wandb", fake_wandb())
     tracker = WandbTracker(project="x", mode="offline")
     monitor = train(trackers=[tracker])
     run = tracker.run
@@ -90,15 +72,8 @@ def test_wandb_with_a_fake_module(monkeypatch):
 
 
 def test_mlflow_with_a_fake_module(monkeypatch):
-    calls = {"metrics": [], "tags": {}, "runs": 0, "ended": 0}
-    fake = types.ModuleType("mlflow")
-    fake.set_tracking_uri = lambda uri: calls.setdefault("uri", uri)
-    fake.active_run = lambda: None
-    fake.start_run = lambda **kw: calls.__setitem__("runs", calls["runs"] + 1)
-    fake.end_run = lambda: calls.__setitem__("ended", calls["ended"] + 1)
-    fake.log_metrics = lambda metrics, step: calls["metrics"].append((step, metrics))
-    fake.set_tag = lambda k, v: calls["tags"].__setitem__(k, v)
-    monkeypatch.setitem(sys.modules, "mlflow", fake)
+    calls = {}
+    monkeypatch.setitem(sys.modules, "mlflow", fake_mlflow(calls))
     monitor = train(trackers=[MLflowTracker(tracking_uri="file:///tmp/x")], poison_at=3)
     assert calls["runs"] == calls["ended"] == 1
     steps = [s for s, m in calls["metrics"] if "spectral_edge/k_star" in m]
