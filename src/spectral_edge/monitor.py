@@ -328,12 +328,12 @@ class SpectralMonitor:
                 "and the next snapshot starts a new baseline",
             )
             return None
-        new_sq, old_sq, _ = self.gram.last_transition()
+        new_sq, _, _ = self.gram.last_transition()
         if new_sq == 0.0:
             self.emit(step, "zero_update", "the selected parameters did not change")
         if self.gram.size < 2:
             return None
-        return self._record(step, lr, old_sq)
+        return self._record(step, lr)
 
     def _baseline(self, pieces):
         if self.sketcher is not None:
@@ -372,19 +372,10 @@ class SpectralMonitor:
         self._previous = current
         return accepted
 
-    def _record(self, step: int, lr: float | None, old_sq: float) -> WindowRecord:
+    def _record(self, step: int, lr: float | None) -> WindowRecord:
         if lr is None and self._optimizers:
             lr = learning_rate(self._optimizers, self.config.lr_policy)
-        spec, features = window_features(
-            self.gram.gram(),
-            union_gram=self.gram.union_gram(),
-            transition=self.gram.last_transition(),
-            lr=lr,
-            n_params=self.layout.numel,
-            k_star=self.config.k_star,
-            center=self.config.center,
-            ratio_floor=self.ratio_floor,
-        )
+        spec, features = self._window_features(lr)
         regime = adiabatic_regime(
             features["adiabatic_dk"], self.config.regime_low, self.config.regime_high
         )
@@ -524,17 +515,20 @@ class SpectralMonitor:
 
     def _record_from_state(self) -> WindowRecord:
         last = self.history[-1]
-        spec, features = window_features(
+        spec, features = self._window_features(last.get("lr"))
+        return WindowRecord(int(last["step"]), spec, features, last["regime"])
+
+    def _window_features(self, lr: float | None):
+        return window_features(
             self.gram.gram(),
             union_gram=self.gram.union_gram(),
             transition=self.gram.last_transition(),
-            lr=last.get("lr"),
+            lr=lr,
             n_params=self.layout.numel,
             k_star=self.config.k_star,
             center=self.config.center,
             ratio_floor=self.ratio_floor,
         )
-        return WindowRecord(int(last["step"]), spec, features, last["regime"])
 
 
 def resolution_floor(dtype: torch.dtype) -> float:
