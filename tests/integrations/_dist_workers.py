@@ -34,8 +34,24 @@ def worker(rank: int, world: int, rendezvous: str, out: str, steps: int, window:
         for name, spec in SCENARIOS.items():
             history = run_scenario(rank, world, spec, os.path.join(out, name), steps, window)
             torch.save(history, os.path.join(out, f"{name}-rank{rank}.pt"))
+        with open(os.path.join(out, f"refusal-rank{rank}.txt"), "w") as f:
+            f.write(refusal())
     finally:
         dist.destroy_process_group()
+
+
+def refusal() -> str:
+    """What a plain monitor says when built on sharded parameters without a reduce."""
+    from torch.distributed.fsdp import fully_shard
+
+    from spectral_edge import SpectralEdgeError, SpectralMonitor
+
+    model = fully_shard(tiny_model())
+    try:
+        SpectralMonitor(model, window=3)
+    except SpectralEdgeError as exc:
+        return str(exc)
+    return "no error"
 
 
 def run_scenario(rank, world, spec, store, steps, window) -> list[dict]:

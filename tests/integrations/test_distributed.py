@@ -66,3 +66,18 @@ def test_only_rank0_writes_the_store(two_process_run, name):
         assert len(runs) == 1
         windows = store.run(int(runs["id"][0])).windows()
     assert windows["step"].tolist() == [h["step"] for h in plain_history(STEPS, window=WINDOW)]
+
+
+def test_a_plain_monitor_refuses_sharded_parameters(two_process_run):
+    for rank in range(WORLD):
+        message = (two_process_run / f"refusal-rank{rank}.txt").read_text()
+        assert "sharded across processes" in message and "distributed_monitor" in message
+
+
+def test_without_a_process_group_it_is_the_plain_monitor():
+    from _common import tiny_model
+
+    from spectral_edge import SpectralMonitor
+    from spectral_edge.integrations.distributed import distributed_monitor
+
+    assert type(distributed_monitor(tiny_model(), window=3)) is SpectralMonitor

@@ -102,3 +102,21 @@ def test_analyze_trainer_checkpoint_directories_equals_the_callback(tmp_path):
     assert (tmp_path / "out" / "checkpoint-6" / "model.safetensors").is_file()
     offline = analyze(tmp_path / "out", window=3)  # step and η from trainer_state.json
     assert_same_windows(offline.history, callback.monitor.history, rtol=1e-12)
+
+
+def test_a_transformers_without_the_hooks_is_refused_by_version():
+    from spectral_edge import SpectralEdgeError
+    from spectral_edge.integrations import huggingface as adapter
+
+    adapter.check_version(transformers.__version__)  # the installed one is fine
+    with pytest.raises(SpectralEdgeError, match=r"transformers 4\.2\.0 is too old"):
+        adapter.check_version("4.2.0")
+
+
+def test_a_missing_state_file_on_resume_warns_and_starts_afresh(tmp_path):
+    out = tmp_path / "out"
+    trainer(transformers.TrainerCallback(), out, 3, save_steps=3).train()
+    callback = SpectralEdgeTrainerCallback(window=WINDOW)
+    with pytest.warns(RuntimeWarning, match="no monitor state"):
+        trainer(callback, out, 6).train(resume_from_checkpoint=str(out / "checkpoint-3"))
+    assert callback.monitor.steps_observed == 3

@@ -108,3 +108,12 @@ def test_analyze_lightning_checkpoints_equals_the_callback(tmp_path):
     offline = analyze(tmp_path / "ckpts", window=WINDOW)
     assert offline.layout.names == callback.monitor.layout.names  # net.0.bias, ...
     assert_same_windows(offline.history, callback.monitor.history, rtol=1e-12)
+
+
+def test_a_lightning_without_the_hooks_is_refused_by_version(monkeypatch):
+    from spectral_edge import SpectralEdgeError
+    from spectral_edge.integrations import lightning as adapter
+
+    monkeypatch.setattr(pl, "__version__", "1.5.10")
+    with pytest.raises(SpectralEdgeError, match=r"Lightning 1\.5\.10 is too old"):
+        adapter._import_lightning()

@@ -42,13 +42,18 @@ def _import_transformers():
         raise SpectralEdgeError(
             "the Hugging Face callback needs transformers: pip install 'spectral-edge[hf]'"
         ) from None
-    version = tuple(int(p) for p in transformers.__version__.split(".")[:2] if p.isdigit())
-    if version < MINIMUM:
+    check_version(transformers.__version__)
+    return transformers
+
+
+def check_version(version: str) -> None:
+    """Refuse a transformers older than the callback contract this adapter relies on."""
+    parsed = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
+    if parsed < MINIMUM:
         raise SpectralEdgeError(
-            f"transformers {transformers.__version__} is too old for SpectralEdgeTrainerCallback "
+            f"transformers {version} is too old for SpectralEdgeTrainerCallback "
             f"(its on_step_end and on_save contract is that of >= {'.'.join(map(str, MINIMUM))})"
         )
-    return transformers
 
 
 transformers = _import_transformers()
