@@ -117,3 +117,83 @@ def test_a_lightning_without_the_hooks_is_refused_by_version(monkeypatch):
     monkeypatch.setattr(pl, "__version__", "1.5.10")
     with pytest.raises(SpectralEdgeError, match=r"Lightning 1\.5\.10 is too old"):
         adapter._import_lightning()
+
+
+class TwoOptimizers(Tiny):
+    """Manual optimization: one optimizer per layer, both stepped in every batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.automatic_optimization = False
+
+    def training_step(self, batch, batch_idx):
+        first, second = self.optimizers()
+        x, y = batch
+        first.zero_grad()
+        second.zero_grad()
+        self.manual_backward(nn.functional.mse_loss(self.net(x), y))
+        first.step()
+        second.step()
+
+    def configure_optimizers(self):
+        return [
+            torch.optim.AdamW(self.net[0].parameters(), lr=0.05, weight_decay=0.0),
+            torch.optim.SGD(self.net[2].parameters(), lr=0.2),
+        ]
+
+
+def test_several_optimizers_observe_once_per_batch_after_all_of_them():
+    callback = SpectralEdgeCallback(window=WINDOW, lr_policy="max")
+    fit(callback, 2 * STEPS, module=TwoOptimizers())  # global_step counts both optimizers
+    # the reference: a plain loop observing by hand after both steps
+    from spectral_edge import SpectralMonitor
+
+    model = tiny_model()
+    x, y = tiny_data()
+    first = torch.optim.AdamW(model[0].parameters(), lr=0.05, weight_decay=0.0)
+    second = torch.optim.SGD(model[2].parameters(), lr=0.2)
+    monitor = SpectralMonitor(model, window=WINDOW, lr_policy="max")
+    for batch in range(1, STEPS + 1):
+        first.zero_grad()
+        second.zero_grad()
+        nn.functional.mse_loss(model(x), y).backward()
+        first.step()
+        second.step()
+        monitor.observe(2 * batch, lr=0.2)
+    assert callback.monitor.steps_observed == STEPS
+    assert_same_windows(callback.monitor.history, monitor.history, rtol=1e-9)
+
+
+def test_bf16_mixed_precision_reads_the_float32_weights():
+    from spectral_edge import SpectralMonitor
+
+    class Mixed(Tiny):
+        def __init__(self):
+            super().__init__()
+            self.net = self.net.float()
+
+    callback = SpectralEdgeCallback(window=WINDOW)
+    module = Mixed()
+    x, y = tiny_data(dtype=torch.float32)
+    trainer = pl.Trainer(
+        max_steps=STEPS,
+        precision="bf16-mixed",
+        callbacks=[callback],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=8))
+    model = tiny_model().float()
+    opt = torch.optim.AdamW(model.parameters(), lr=0.05, weight_decay=0.0)
+    monitor = SpectralMonitor(model, window=WINDOW).attach(opt)
+    for _ in range(STEPS):
+        opt.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+    assert module.net[0].weight.dtype == torch.float32
+    assert_same_windows(callback.monitor.history, monitor.history, rtol=1e-5)

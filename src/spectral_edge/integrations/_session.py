@@ -40,7 +40,7 @@ class MonitorSession:
         self.monitor = distributed_monitor(
             model, store=store, compute=self.compute, **self.monitor_kwargs
         )
-        if state is not None:
+        if state is not None and self._usable(state):
             self.monitor.load_state_dict(state["monitor"])
         for tracker in self.trackers:
             if global_rank() == 0:
@@ -61,6 +61,8 @@ class MonitorSession:
             "version": STATE_VERSION,
             "monitor": self.monitor.state_dict(),
             "run": None if run is None else run.name,
+            "sharded": getattr(self.monitor, "reduce", None) is not None,
+            "rank": global_rank(),
         }
 
     def restore(self, state: dict) -> None:
@@ -74,8 +76,27 @@ class MonitorSession:
             )
         if self.monitor is None:
             self.pending = state
-        else:
+        elif self._usable(state):
             self.monitor.load_state_dict(state["monitor"])
+
+    def _usable(self, state: dict) -> bool:
+        """A sharded monitor's state is one process's shard: only that rank may load it.
+
+        A framework that saves callback state from rank 0 alone (Lightning does) hands rank 0's
+        shard to every process; the others then start afresh (with a warning) rather than
+        computing with another process's coordinates.
+        """
+        if not state.get("sharded") or state.get("rank", 0) == global_rank():
+            return state.get("monitor") != {}
+        import warnings
+
+        warnings.warn(
+            f"spectral-edge: the saved monitor state is rank {state.get('rank')}'s shard; "
+            f"rank {global_rank()} starts a fresh window",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return False
 
     def finish(self, status: str = "finished") -> None:
         run = getattr(self.monitor, "run", None)
