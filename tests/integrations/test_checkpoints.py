@@ -206,3 +206,18 @@ def test_too_few_checkpoints_and_wrong_options(tmp_path):
     with pytest.raises(SpectralEdgeError, match="every does not apply"):
         analyze(tmp_path / "c", every=2)
     assert main(["analyze", str(tmp_path / "c")]) == 2
+
+
+def test_lightning_last_ckpt_and_an_hf_final_model_are_left_out(tmp_path):
+    for name in ["epoch=0-step=1.ckpt", "epoch=0-step=2.ckpt", "last.ckpt"]:
+        (tmp_path / name).write_bytes(b"")
+    assert [c.path.name for c in discover([tmp_path])] == [
+        "epoch=0-step=1.ckpt",
+        "epoch=0-step=2.ckpt",
+    ]
+    out = tmp_path / "out"
+    for d in ["checkpoint-1", "checkpoint-2", "."]:
+        (out / d).mkdir(parents=True, exist_ok=True)
+        (out / d / "model.safetensors").write_bytes(b"")
+    assert [c.path.name for c in discover([out])] == ["checkpoint-1", "checkpoint-2"]
+    assert [c.format for c in discover([out / "checkpoint-2"])] == ["hf"]

@@ -16,7 +16,9 @@ Formats (one per analysis; a mix is refused, as it usually means two runs in one
 * ``hf``: Hugging Face checkpoint directories (``checkpoint-N/`` with ``model.safetensors`` or
   ``pytorch_model.bin``, sharded or not, and ``trainer_state.json`` for the step and η).
 
-A path may be a checkpoint or a directory of them. The step is the one stored in the checkpoint
+A path may be a checkpoint or a directory of them (an ``output_dir`` of ``checkpoint-N/``
+directories is read as those, not as the final model beside them; Lightning's ``last.ckpt`` is
+left out when numbered checkpoints are there). The step is the one stored in the checkpoint
 when there is one, else the number in its name (``step=500``, ``checkpoint-500``, the last number).
 
 Parameters: state-dict keys are parameter names, so the selections of :mod:`spectral_edge.snapshot`
@@ -115,7 +117,10 @@ def discover(paths: Iterable[str | os.PathLike]) -> list[Checkpoint]:
         if not path.exists():
             raise SpectralEdgeError(f"{path}: no such file or directory")
         kind = format_of(path)
-        if kind is not None:
+        inside = _checkpoints_in(path) if path.is_dir() else []
+        if kind == "hf" and not any(c.format == "hf" for c in inside):
+            inside = []  # a checkpoint directory itself: its weight files are its parts
+        if kind is not None and not inside:
             found.append(Checkpoint(path, kind, step_from_name(path)))
             continue
         if not path.is_dir():
@@ -123,11 +128,6 @@ def discover(paths: Iterable[str | os.PathLike]) -> list[Checkpoint]:
                 f"{path}: not a checkpoint (expected .pt/.pth/.bin, .ckpt, .safetensors or a "
                 "Hugging Face checkpoint directory)"
             )
-        inside = [
-            Checkpoint(child, kind, step_from_name(child))
-            for child in sorted(path.iterdir())
-            if (kind := format_of(child)) is not None
-        ]
         if not inside:
             raise SpectralEdgeError(
                 f"{path}: no checkpoints in this directory (looked for .pt/.pth/.bin, .ckpt, "
@@ -144,6 +144,25 @@ def discover(paths: Iterable[str | os.PathLike]) -> list[Checkpoint]:
             "time, in one format"
         )
     return found
+
+
+def _checkpoints_in(directory: Path) -> list[Checkpoint]:
+    """The checkpoints directly inside a directory.
+
+    A Hugging Face ``output_dir`` holds ``checkpoint-N/`` directories and often the final model
+    beside them: the sequence is the directories. Lightning's ``last.ckpt`` repeats the newest
+    checkpoint under another name: it is left out when numbered checkpoints are there.
+    """
+    inside = [
+        Checkpoint(child, kind, step_from_name(child))
+        for child in sorted(directory.iterdir())
+        if (kind := format_of(child)) is not None
+    ]
+    directories = [c for c in inside if c.format == "hf"]
+    if directories:
+        return directories
+    numbered = [c for c in inside if not re.match(r"last(-v\d+)?\.ckpt$", c.path.name)]
+    return numbered or inside
 
 
 # -- reading one checkpoint ----------------------------------------------------------------------
