@@ -1025,3 +1025,21 @@ def test_gaussian_sketch_in_the_monitor_tracks_the_exact_spectrum():
         gauss.observe(t)
     np.testing.assert_allclose(gauss.latest.sigma, exact.latest.sigma, rtol=0.1)
     assert gauss.describe()["sketch"] == "gaussian"
+
+
+def test_window_callbacks_see_every_window_and_cannot_break_training():
+    model = make_model()
+    seen = []
+
+    def broken(record, monitor):
+        raise RuntimeError("tracker down")
+
+    mon = SpectralMonitor(
+        model, window=4, window_callbacks=[lambda r, m: seen.append((r.step, m is mon)), broken]
+    )
+    with pytest.warns(RuntimeWarning, match="tracker down"):
+        train(model, make_opt(model), 8, mon)
+    assert seen == [(h["step"], True) for h in mon.history]
+    strict = SpectralMonitor(model, window=4, window_callbacks=[broken], strict=True)
+    with pytest.raises(RuntimeError, match="tracker down"):
+        train(model, make_opt(model), 4, strict)

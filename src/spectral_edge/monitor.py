@@ -163,6 +163,8 @@ class SpectralMonitor:
         run_name, run_config: name of the created run and extra configuration to record with it
             (seeds, model, data: whatever makes the run reproducible).
         callbacks: functions called as ``f(event, monitor)`` for every event.
+        window_callbacks: functions called as ``f(record, monitor)`` for every new window (a
+            tracker, a live plot); failures are reported like the monitor's own.
         reduce: for parameters sharded across processes (FSDP), a function summing a float64
             vector over the processes (an all-reduce); it is applied to each new Gram row and
             to each sketch S(θ). See :mod:`spectral_edge.integrations.distributed`, which also
@@ -192,6 +194,7 @@ class SpectralMonitor:
         run_name: str | None = None,
         run_config: dict | None = None,
         callbacks: list[Callable] | None = None,
+        window_callbacks: list[Callable] | None = None,
         reduce: Callable[[np.ndarray], np.ndarray] | None = None,
     ):
         self.config = MonitorConfig(
@@ -230,6 +233,7 @@ class SpectralMonitor:
         self.warning = _warning(warning)
         self.phase = "before"
         self.callbacks = list(callbacks or [])
+        self.window_callbacks = list(window_callbacks or [])
         self.events: list[Event] = []
         self.history: list[dict] = []
         self.latest: WindowRecord | None = None
@@ -386,6 +390,8 @@ class SpectralMonitor:
             self._guarded(lambda: self.run.log_window(step, features), step)
         if spec.w == self.config.window:
             self._dynamics(step, features)
+        for callback in self.window_callbacks:
+            self._call_user(callback, record)
         return record
 
     def _dynamics(self, step: int, features: dict) -> None:
@@ -408,13 +414,17 @@ class SpectralMonitor:
         if self.run is not None and kind != "store_error":
             self._guarded(lambda: self.run.log_event(step, kind, message, event.evidence), step)
         for callback in self.callbacks:
-            try:
-                callback(event, self)
-            except Exception as exc:  # a user's callback must not stop training either
-                if self.config.strict:
-                    raise
-                warnings.warn(f"spectral-edge callback failed: {exc}", RuntimeWarning, stacklevel=2)
+            self._call_user(callback, event)
         return event
+
+    def _call_user(self, callback: Callable, item) -> None:
+        """A user's callback must not stop training either (unless strict)."""
+        try:
+            callback(item, self)
+        except Exception as exc:
+            if self.config.strict:
+                raise
+            warnings.warn(f"spectral-edge callback failed: {exc}", RuntimeWarning, stacklevel=3)
 
     def _guarded(self, write: Callable[[], object], step: int) -> None:
         """Run a store write; a full disk or read-only store is reported, training goes on."""

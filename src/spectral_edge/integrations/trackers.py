@@ -64,15 +64,9 @@ class Tracker:
 
     def attach(self, monitor):
         """Receive every window and event of ``monitor`` from now on; returns self."""
-        original = monitor.observe
-
-        def observe(step=None, lr=None):
-            record = original(step, lr)
-            if record is not None:
-                self._safely(self.log_window, record)
-            return record
-
-        monitor.observe = observe  # the optimizer hook calls monitor.observe, so it sees this
+        monitor.window_callbacks.append(
+            lambda record, _monitor: self._safely(self.log_window, record)
+        )
         monitor.callbacks.append(lambda event, _monitor: self._safely(self.log_event, event))
         return self
 
