@@ -14,7 +14,7 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
   if [ "$(id -u)" = 0 ] || [ -n "$SUDO" ]; then
     { $SUDO apt-get update -qq \
         && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium; } >/dev/null 2>&1 \
-      || echo "env.sh: could not install chromium; the report's browser test will skip" >&2
+      || echo "test.sh: could not install chromium; the report's browser test will skip" >&2
   fi
 fi
 .venv/bin/ruff check src tests benchmarks
