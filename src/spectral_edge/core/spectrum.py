@@ -25,6 +25,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from spectral_edge.core.checks import as_gram
 from spectral_edge.errors import SpectralEdgeError
 
 __all__ = [
@@ -38,9 +39,6 @@ __all__ = [
 
 K_STAR_VARIANTS = ("plain", "weighted", "weighted_cut")
 
-# A Gram built from float32 inner products, or accumulated entry by entry, is symmetric only to
-# about single precision; anything beyond this relative asymmetry is a bug in the caller.
-SYMMETRY_RTOL = 1e-6
 
 # Share of Σλ that k95 must reach.
 K95_SHARE = 0.95
@@ -48,36 +46,6 @@ K95_SHARE = 0.95
 
 # --------------------------------------------------------------------------------------------
 # Input checks
-
-
-def _as_gram(gram: object) -> np.ndarray:
-    """Validate a Gram matrix and return its symmetrised float64 copy."""
-    if np.iscomplexobj(gram):
-        raise SpectralEdgeError("the Gram matrix must be real; got complex entries")
-    try:
-        g = np.array(gram, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise SpectralEdgeError(f"the Gram matrix must be a numeric array: {exc}") from exc
-    if g.ndim != 2 or g.shape[0] != g.shape[1]:
-        raise SpectralEdgeError(f"the Gram matrix must be square (w×w); got shape {g.shape}")
-    if g.shape[0] == 0:
-        raise SpectralEdgeError("the Gram matrix is empty; a window needs at least one update")
-    if not np.all(np.isfinite(g)):
-        raise SpectralEdgeError(
-            "the Gram matrix has NaN or infinite entries; an update overflowed or was not finite"
-        )
-    scale = float(np.max(np.abs(g)))
-    asym = float(np.max(np.abs(g - g.T)))
-    if asym > SYMMETRY_RTOL * scale:
-        raise SpectralEdgeError(
-            f"the Gram matrix is not symmetric: max |G - Gᵀ| = {asym:.3g} exceeds "
-            f"{SYMMETRY_RTOL:g} × max |G| = {SYMMETRY_RTOL * scale:.3g}"
-        )
-    if float(np.min(np.diag(g))) < -SYMMETRY_RTOL * scale:
-        raise SpectralEdgeError(
-            "the Gram matrix has a negative diagonal entry; G_ii = ‖δ_i‖² cannot be negative"
-        )
-    return 0.5 * (g + g.T)
 
 
 def _as_sigma(sigma: object) -> np.ndarray:
@@ -119,7 +87,7 @@ def singular_values(gram: object) -> np.ndarray:
 
     Raises SpectralEdgeError for an empty, non-square, non-finite or asymmetric Gram.
     """
-    lam = np.linalg.eigvalsh(_as_gram(gram))[::-1]
+    lam = np.linalg.eigvalsh(as_gram(gram))[::-1]
     return np.sqrt(np.clip(lam, 0.0, None))
 
 
@@ -338,7 +306,7 @@ def spectrum(
     ):
         raise SpectralEdgeError(f"n_params must be a positive integer (P); got {n_params!r}")
     n_params = None if n_params is None else int(n_params)
-    g = _as_gram(gram)
+    g = as_gram(gram)
     w = g.shape[0]
     lam = np.clip(np.linalg.eigvalsh(g)[::-1], 0.0, None)
     sigma = np.sqrt(lam)

@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from spectral_edge.core.checks import as_gram
 from spectral_edge.errors import SpectralEdgeError
 
 __all__ = [
@@ -39,8 +40,6 @@ __all__ = [
 
 REGIMES = ("plateau", "transition", "forgetting", "undefined")
 
-# Same tolerance as spectrum.py: a float32-built Gram is symmetric to single precision only.
-SYMMETRY_RTOL = 1e-6
 
 # A mode with λ_j ≤ NULL_RTOL·λ_1 (σ_j ≤ 1e-6·σ_1) has no meaningful direction: eigvalsh/eigh
 # resolve λ only to about machine-ε·λ_1, so dividing Xᵀu_j by such a σ_j amplifies round-off.
@@ -54,27 +53,6 @@ CAUCHY_SCHWARZ_RTOL = 1e-4
 
 # --------------------------------------------------------------------------------------------
 # Input checks and the Gram-only mode machinery
-
-
-def _as_gram(gram: object, name: str = "Gram matrix") -> np.ndarray:
-    if np.iscomplexobj(gram):
-        raise SpectralEdgeError(f"the {name} must be real; got complex entries")
-    try:
-        g = np.array(gram, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise SpectralEdgeError(f"the {name} must be a numeric array: {exc}") from exc
-    if g.ndim != 2 or g.shape[0] != g.shape[1] or g.shape[0] == 0:
-        raise SpectralEdgeError(f"the {name} must be square and non-empty; got shape {g.shape}")
-    if not np.all(np.isfinite(g)):
-        raise SpectralEdgeError(f"the {name} has NaN or infinite entries")
-    scale = float(np.max(np.abs(g)))
-    asym = float(np.max(np.abs(g - g.T)))
-    if asym > SYMMETRY_RTOL * scale:
-        raise SpectralEdgeError(
-            f"the {name} is not symmetric: max |G - Gᵀ| = {asym:.3g} exceeds "
-            f"{SYMMETRY_RTOL:g} × max |G|"
-        )
-    return 0.5 * (g + g.T)
 
 
 def _as_eigvals(eigvals: object) -> np.ndarray:
@@ -121,7 +99,7 @@ def _cross(g: np.ndarray, rows_a: slice, rows_b: slice, k: int) -> np.ndarray:
 
 
 def _union_sets(union_gram: object, k: int, outgoing: bool) -> tuple[np.ndarray, slice, slice]:
-    g = _as_gram(union_gram, "union Gram matrix")
+    g = as_gram(union_gram, "union Gram matrix")
     n = g.shape[0]
     if n < 2:
         raise SpectralEdgeError(
@@ -243,7 +221,7 @@ def stability_alpha_split(gram: object) -> np.ndarray:
     half (σ_j ≤ 1e-6·σ_max, no direction to compare). Degenerate σ within a half make the
     individual vectors, and so α_j, arbitrary.
     """
-    g = _as_gram(gram)
+    g = as_gram(gram)
     h = g.shape[0] // 2
     if h == 0:
         return np.empty(0)
