@@ -794,43 +794,95 @@ def test_callbacks_receive_events_and_a_failing_callback_does_not_stop_training(
         strict.observe(2)
 
 
-class FailingRun:
-    """A run whose every write fails, like a full disk or a read-only store."""
+class FlakyRun:
+    """A run whose writes fail while ``down`` (like a full disk or a read-only store)."""
 
-    def __init__(self):
+    def __init__(self, error=OSError("disk full")):
+        self.down, self.error = True, error
         self.calls = 0
+        self.written: list[tuple] = []
+
+    def _write(self, *row):
+        self.calls += 1
+        if self.down:
+            raise self.error
+        self.written.append(row)
 
     def log_window(self, step, features):
-        self.calls += 1
-        raise OSError("disk full")
+        self._write("window", step)
 
     def log_event(self, step, kind, message, evidence):
-        self.calls += 1
-        raise OSError("disk full")
+        self._write("event", step, kind)
 
     def log_metrics(self, step, metrics):
-        self.calls += 1
-        raise OSError("disk full")
+        self._write("metrics", step)
 
 
-def test_a_failing_store_gives_store_error_events_and_training_continues():
+def train_logging(model, opt, mon, steps, start=1):
+    for t in range(start, start + steps):
+        loss = train_step(model, opt, t)
+        mon.log_metrics(t, loss=loss)
+
+
+def test_a_store_outage_is_reported_once_and_written_when_the_store_returns():
     model = make_model()
     opt = make_opt(model)
-    run = FailingRun()
-    mon = SpectralMonitor(model, window=3, store=run).attach(opt)
+    run = FlakyRun()
+    mon = SpectralMonitor(model, window=3, store=run, phases=False, warning=False).attach(opt)
     assert mon.run is run
     with pytest.warns(RuntimeWarning, match="disk full"):
-        for t in range(1, 7):
-            loss = train_step(model, opt, t)
-            mon.log_metrics(t, loss=loss)
+        train_logging(model, opt, mon, 6)
     assert len(mon.to_dataframe()) == 4  # the history is kept in memory regardless
-    kinds = [e.kind for e in mon.events]
-    assert set(kinds) == {"store_error"}
-    assert len(kinds) == 4 + 6  # four windows, six metric rows; store errors are not re-logged
-    assert all("disk full" in e.message for e in mon.events)
-    assert run.calls == 10
+    assert [(e.step, e.kind) for e in mon.events] == [(1, "store_error")]  # one per outage
+    assert "retried" in mon.events[0].message
+    assert run.calls == 10  # the first refused write, then one retry before each of the 9 others
+    assert run.written == []
 
-    strict = SpectralMonitor(make_model(), window=3, store=FailingRun(), strict=True)
+    run.down = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train_logging(model, opt, mon, 2, start=7)
+    recovered = mon.events[-1]
+    assert (recovered.step, recovered.kind) == (7, "store_recovered")
+    assert recovered.evidence == {"since_step": 1, "written": 10, "dropped": 0}
+    windows = [row[1] for row in run.written if row[0] == "window"]
+    metrics = [row[1] for row in run.written if row[0] == "metrics"]
+    assert windows == [3, 4, 5, 6, 7, 8] and metrics == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert ("event", 7, "store_recovered") in run.written
+
+
+def test_a_long_outage_keeps_the_newest_writes_and_counts_the_dropped(monkeypatch):
+    import spectral_edge.monitor as monitor_module
+
+    model = make_model()
+    opt = make_opt(model)
+    run = FlakyRun()
+    mon = SpectralMonitor(model, window=3, store=run, phases=False, warning=False).attach(opt)
+    mon._unwritten = monitor_module.deque(maxlen=3)
+    with pytest.warns(RuntimeWarning):
+        train_logging(model, opt, mon, 5)  # windows 3..5 and metrics 1..5: 8 refused writes
+    run.down = False
+    train_logging(model, opt, mon, 1, start=6)
+    # refused in order: m1 m2 w3 m3 w4 m4 w5 m5; the newest three are kept
+    assert mon.events[-1].evidence == {"since_step": 4, "written": 3, "dropped": 5}
+    assert "5 older ones were dropped" in mon.events[-1].message
+    kept = [("metrics", 4), ("window", 5), ("metrics", 5), ("event", 6), ("window", 6)]
+    assert [row[:2] for row in run.written[:5]] == kept
+
+
+def test_a_store_refusing_the_data_is_reported_each_time_and_not_retried():
+    model = make_model()
+    opt = make_opt(model)
+    run = FlakyRun(error=SpectralEdgeError("metrics must be numbers"))
+    mon = SpectralMonitor(model, window=3, store=run, phases=False, warning=False).attach(opt)
+    with pytest.warns(RuntimeWarning, match="must be numbers"):
+        train_logging(model, opt, mon, 4)
+    assert [e.kind for e in mon.events] == ["store_error"] * 6  # 2 windows + 4 metric rows
+    assert run.calls == 6 and len(mon._unwritten) == 0
+
+
+def test_strict_mode_raises_store_failures():
+    strict = SpectralMonitor(make_model(), window=3, store=FlakyRun(), strict=True)
     with pytest.raises(OSError, match="disk full"):
         strict.log_metrics(1, loss=1.0)
 

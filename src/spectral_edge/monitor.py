@@ -23,7 +23,9 @@ errors propagate.
 from __future__ import annotations
 
 import math
+import sqlite3
 import warnings
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -38,9 +40,16 @@ from spectral_edge.core.sketch import make_sketch
 from spectral_edge.core.spectrum import K_STAR_VARIANTS, WindowSpectrum
 from spectral_edge.core.stability import adiabatic_regime
 from spectral_edge.errors import SpectralEdgeError
-from spectral_edge.snapshot import ParameterLayout, Selection, describe_selection
+from spectral_edge.snapshot import (
+    ParameterLayout,
+    Selection,
+    describe_selection,
+    select_parameters,
+)
 
 LR_POLICIES = ("first", "max", "mean")
+# Store writes refused by a full disk or read-only store, kept for a retry: about 50 MB at most.
+UNWRITTEN_LIMIT = 10_000
 
 
 @dataclass(frozen=True)
@@ -239,8 +248,12 @@ class SpectralMonitor:
         self.latest: WindowRecord | None = None
         self.steps_observed = 0
         self._previous = None  # θ_{t−1} (exact path) or S(θ_{t−1}) (sketch path)
+        self._paused: str | None = None  # why no parameter is selected, while none is
+        self._unwritten: deque = deque(maxlen=UNWRITTEN_LIMIT)
+        self._dropped = 0
         self._hook = None
         self._optimizers: list[torch.optim.Optimizer] = []
+        self.run = None
         self.run = self._open_run(store, run_name, run_config)
 
     # -- public --------------------------------------------------------------------------------
@@ -307,18 +320,9 @@ class SpectralMonitor:
     # -- the snapshot --------------------------------------------------------------------------
 
     def _snapshot(self, step: int, lr: float | None) -> WindowRecord | None:
-        try:
-            pieces = list(self.layout.pieces(self.model))
-        except SpectralEdgeError as exc:
-            if self.config.strict:
-                raise
-            self.emit(step, "layout_changed", f"{exc}; monitoring restarts with a new layout")
-            self.layout = ParameterLayout(
-                self.model, self._selection, trainable_only=self.config.trainable_only
-            )
-            self.gram = RollingGram(self.config.window)
-            self._previous = None
-            pieces = list(self.layout.pieces(self.model))
+        if not self._follow_layout(step):
+            return None
+        pieces = list(self.layout.pieces(self.model))
         if self._previous is None:
             self._previous = self._baseline(pieces)
             return None
@@ -338,6 +342,44 @@ class SpectralMonitor:
         if self.gram.size < 2:
             return None
         return self._record(step, lr)
+
+    def _follow_layout(self, step: int) -> bool:
+        """Check the selected parameters against the layout; False while there are none.
+
+        A window is a set of updates of one fixed parameter vector, so when the selection changes
+        (a parameter added, removed or reshaped; with ``trainable_only``, frozen or unfrozen) the
+        monitor reports what changed and starts a new window on the new selection. Mixing updates
+        of different coordinate sets would put an artificial jump into the spectrum.
+        """
+        try:
+            chosen = select_parameters(
+                self.model, self._selection, trainable_only=self.config.trainable_only
+            )
+        except SpectralEdgeError as exc:
+            chosen, nothing = [], str(exc)
+        change = layout_change(self.layout, chosen, dict(self.model.named_parameters()))
+        if change is None:
+            return True
+        if self.config.strict:
+            raise SpectralEdgeError(f"the monitored parameters changed: {change}")
+        self.gram = RollingGram(self.config.window)
+        self._previous = None
+        if not chosen:
+            if self._paused is None:
+                self._paused = nothing
+                self.emit(step, "layout_changed", f"{change}; {nothing}; monitoring pauses")
+            return False
+        self._paused = None
+        self.layout = ParameterLayout(
+            self.model, self._selection, trainable_only=self.config.trainable_only
+        )
+        self.emit(
+            step,
+            "layout_changed",
+            f"{change}; monitoring restarts with a new window",
+            {"n_params": self.layout.numel},
+        )
+        return True
 
     def _baseline(self, pieces):
         if self.sketcher is not None:
@@ -427,22 +469,87 @@ class SpectralMonitor:
             warnings.warn(f"spectral-edge callback failed: {exc}", RuntimeWarning, stacklevel=3)
 
     def _guarded(self, write: Callable[[], object], step: int) -> None:
-        """Run a store write; a full disk or read-only store is reported, training goes on."""
+        """Run a store write; a full disk or read-only store is reported and training goes on.
+
+        Writes refused for such a reason are kept (up to UNWRITTEN_LIMIT, oldest dropped first)
+        and retried in order before the next write, so once space returns the store catches up
+        and a "store_recovered" event records the outage. One "store_error" event reports an
+        outage, not every refused write. A write refused for any other reason (bad data) is
+        reported each time and not retried.
+        """
         try:
+            if self._unwritten and not self._retry_unwritten(step):
+                self._hold(step, write)
+                return
             write()
         except Exception as exc:
             if self.config.strict:
                 raise
-            self.emit(step, "store_error", f"could not write to the run store: {exc}")
-            warnings.warn(f"spectral-edge store: {exc}", RuntimeWarning, stacklevel=3)
+            if not _store_unavailable(exc):
+                self._report_store_error(step, exc)
+                return
+            self._hold(step, write)
+            if len(self._unwritten) == 1:
+                self._report_store_error(
+                    step,
+                    exc,
+                    " (writes are kept in memory and retried; the history is in "
+                    "monitor.to_dataframe())",
+                )
+
+    def _hold(self, step: int, write: Callable[[], object]) -> None:
+        if len(self._unwritten) == self._unwritten.maxlen:
+            self._dropped += 1
+        self._unwritten.append((step, write))
+
+    def _retry_unwritten(self, step: int) -> bool:
+        """Write what an outage held back, oldest first; False if the store still refuses."""
+        first, failed = self._unwritten[0][0], len(self._unwritten) + self._dropped
+        while self._unwritten:
+            try:
+                self._unwritten[0][1]()
+            except Exception as exc:
+                if _store_unavailable(exc):
+                    return False
+                self._report_store_error(self._unwritten[0][0], exc)
+            self._unwritten.popleft()
+        dropped, self._dropped = self._dropped, 0
+        self.emit(
+            step,
+            "store_recovered",
+            f"the run store accepts writes again; {failed - dropped} writes held back since step "
+            f"{first} were written" + (f", {dropped} older ones were dropped" if dropped else ""),
+            {"since_step": first, "written": failed - dropped, "dropped": dropped},
+        )
+        return True
+
+    def _report_store_error(self, step: int, exc: Exception, note: str = "") -> None:
+        self.emit(step, "store_error", f"could not write to the run store: {exc}{note}")
+        warnings.warn(f"spectral-edge store: {exc}", RuntimeWarning, stacklevel=4)
 
     def _open_run(self, store, run_name, run_config):
+        """The run to write to; a store that cannot be opened is reported, not raised."""
         if store is None:
             return None
-        from spectral_edge.store import RunStore, open_store
-
         if hasattr(store, "log_window"):
             return store
+        try:
+            return self._create_run(store, run_name, run_config)
+        except Exception as exc:
+            if self.config.strict or not _store_unavailable(exc):
+                raise
+            self.emit(
+                0,
+                "store_error",
+                f"could not open the run store, the monitor keeps its history "
+                f"in memory only (monitor.to_dataframe()): {exc}",
+            )
+            warnings.warn(f"spectral-edge store: {exc}", RuntimeWarning, stacklevel=3)
+            return None
+
+    def _create_run(self, store, run_name, run_config):
+        from spectral_edge.store import RunStore, open_store
+
         if not isinstance(store, RunStore):
             store = open_store(store)
         config = {"monitor": self.describe(), **(run_config or {})}
@@ -566,3 +673,44 @@ def _warning(warning):
 
         return GapWarning()
     return warning or None
+
+
+def _store_unavailable(exc: BaseException) -> bool:
+    """True for failures of the storage itself (full disk, read-only, locked), not of the data."""
+    while exc is not None:
+        if isinstance(exc, OSError | sqlite3.OperationalError):
+            return True
+        exc = exc.__cause__
+    return False
+
+
+def layout_change(layout: ParameterLayout, chosen, named: dict) -> str | None:
+    """How the parameters a selection picks now differ from ``layout``, in words; None if not.
+
+    ``chosen``: the (name, parameter) pairs selected now; ``named``: every named parameter of
+    the model, to tell a parameter that was frozen from one that was removed.
+    """
+    before = {slot.name: slot.shape for slot in layout.slots}
+    after = {name: tuple(p.shape) for name, p in chosen}
+    if before == after:
+        return None
+    gone = sorted(before.keys() - after.keys())
+    parts = [
+        ("removed", [n for n in gone if n not in named]),
+        ("frozen", [n for n in gone if n in named]),
+        ("added or unfrozen", sorted(after.keys() - before.keys())),
+        (
+            "changed shape",
+            [
+                f"{n} {before[n]} -> {after[n]}"
+                for n in sorted(before.keys() & after.keys())
+                if before[n] != after[n]
+            ],
+        ),
+    ]
+    return "; ".join(f"{what}: {_quoted(names)}" for what, names in parts if names)
+
+
+def _quoted(names: list[str], limit: int = 8) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
