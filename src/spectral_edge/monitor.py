@@ -358,7 +358,7 @@ class SpectralMonitor:
         except SpectralEdgeError as exc:
             chosen, nothing = [], str(exc)
         change = layout_change(self.layout, chosen, dict(self.model.named_parameters()))
-        if change is None:
+        if change is None and self._paused is None:
             return True
         if self.config.strict:
             raise SpectralEdgeError(f"the monitored parameters changed: {change}")
@@ -370,13 +370,15 @@ class SpectralMonitor:
                 self.emit(step, "layout_changed", f"{change}; {nothing}; monitoring pauses")
             return False
         self._paused = None
-        self.layout = ParameterLayout(
-            self.model, self._selection, trainable_only=self.config.trainable_only
-        )
+        if change is not None:
+            self.layout = ParameterLayout(
+                self.model, self._selection, trainable_only=self.config.trainable_only
+            )
         self.emit(
             step,
             "layout_changed",
-            f"{change}; monitoring restarts with a new window",
+            f"{change or 'the same parameters are selected again'}; "
+            "monitoring restarts with a new window",
             {"n_params": self.layout.numel},
         )
         return True
