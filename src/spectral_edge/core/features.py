@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from spectral_edge.core.checks import as_gram, as_number
 from spectral_edge.core.spectrum import WindowSpectrum, spectrum
 from spectral_edge.core.stability import (
     adiabatic_dk,
@@ -28,6 +29,7 @@ from spectral_edge.core.stability import (
     stability_alpha_split,
     top_rotation,
 )
+from spectral_edge.errors import SpectralEdgeError
 
 # α_j and the Davis–Kahan bound are reported for the leading modes only: the thesis' hierarchy
 # is about α_dominant > α_gap > α_sub, and deeper modes are noise-level.
@@ -69,12 +71,31 @@ def window_features(
         center: analyse the centred Gram (an ablation; see :func:`center_gram`).
         ratio_floor: σ_j below ratio_floor·σ_1 count as that floor in the ratios.
     """
+    gram = as_gram(gram)  # before centring, which needs an array and would hide NaN
+    w = gram.shape[0]
+    if union_gram is not None:
+        union_gram = as_gram(union_gram, "union Gram matrix")
+        if union_gram.shape != (w + 1, w + 1):
+            raise SpectralEdgeError(
+                f"the union Gram of a window of {w} updates must be {w + 1}×{w + 1} (the previous "
+                f"window plus the new update); got shape {union_gram.shape}"
+            )
+    if transition is not None:
+        if (
+            isinstance(transition, (str, bytes))
+            or not hasattr(transition, "__len__")
+            or len(transition) != 3
+        ):
+            raise SpectralEdgeError(
+                "transition must be the three numbers (‖δ_new‖², ‖δ_old‖², ⟨δ_new, δ_old⟩); "
+                f"got {transition!r:.60}"
+            )
+    eta = math.nan if lr is None else as_number(lr, "the learning rate lr")
     g = center_gram(gram) if center else gram
     spec = spectrum(g, n_params=n_params, k_star=k_star, ratio_floor=ratio_floor)
     row = spec.features()
     delta_c = delta_c_frobenius(*transition) if transition is not None else math.nan
     row["delta_c"] = delta_c
-    eta = math.nan if lr is None else float(lr)
     row["lr"] = eta
     row["adiabatic"] = adiabatic_paper(delta_c, eta, spec.gap) if spec.w > 1 else math.nan
     row["adiabatic_dk"] = adiabatic_dk(delta_c, spec.eigen_gap) if spec.w > 1 else math.nan

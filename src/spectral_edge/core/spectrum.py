@@ -25,7 +25,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from spectral_edge.core.checks import as_gram
+from spectral_edge.core.checks import as_gram, as_number, as_whole, pow2_scale
 from spectral_edge.errors import SpectralEdgeError
 
 __all__ = [
@@ -49,7 +49,10 @@ K95_SHARE = 0.95
 
 
 def _as_sigma(sigma: object) -> np.ndarray:
-    s = np.asarray(sigma, dtype=np.float64)
+    try:
+        s = np.asarray(sigma, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise SpectralEdgeError(f"sigma must be a 1-D array of numbers: {exc}") from exc
     if s.ndim != 1 or s.size == 0:
         raise SpectralEdgeError(f"sigma must be a non-empty 1-D array; got shape {s.shape}")
     if not np.all(np.isfinite(s)) or np.any(s < 0):
@@ -60,17 +63,47 @@ def _as_sigma(sigma: object) -> np.ndarray:
 
 
 def _check_floor(floor: float) -> float:
-    f = float(floor)
+    f = as_number(floor, "ratio floor")
     if not (math.isfinite(f) and f > 0):
         raise SpectralEdgeError(f"ratio floor must be a finite positive number; got {floor!r}")
     return f
 
 
-def _check_cut(cut: float, min_index: int) -> None:
-    if not (0.0 <= float(cut) <= 1.0):
+def _check_cut(cut: float, min_index: int) -> tuple[float, int]:
+    c = as_number(cut, "cut")
+    if not (0.0 <= c <= 1.0):
         raise SpectralEdgeError(f"cut must lie in [0, 1] (a fraction of σ_1); got {cut!r}")
-    if isinstance(min_index, bool) or int(min_index) != min_index or min_index < 1:
+    m = as_whole(min_index, "min_index")
+    if m < 1:
         raise SpectralEdgeError(f"min_index must be an integer ≥ 1; got {min_index!r}")
+    return c, m
+
+
+def _check_variant(variant: object) -> str:
+    if not isinstance(variant, str) or variant not in K_STAR_VARIANTS:
+        raise SpectralEdgeError(
+            f"unknown k* variant {variant!r}; valid variants are {', '.join(K_STAR_VARIANTS)}"
+        )
+    return variant
+
+
+def _eigvals(g: np.ndarray) -> np.ndarray:
+    """Eigenvalues of a validated Gram, descending, clipped at 0.
+
+    Computed on G/2^e (max |entry| in [1, 2), an exact rescaling): LAPACK fails to converge on
+    entries near float64's max, and subnormal entries keep their digits.
+    """
+    scale = float(np.max(np.abs(g)))
+    if scale == 0.0:
+        return np.zeros(g.shape[0])
+    unit = pow2_scale(scale)
+    try:
+        lam = np.linalg.eigvalsh(g / unit)[::-1]
+    except np.linalg.LinAlgError as exc:  # not seen after rescaling; kept as a clear error
+        raise SpectralEdgeError(
+            f"the eigenvalues of the Gram matrix did not converge: {exc}"
+        ) from exc
+    return np.clip(lam, 0.0, None) * unit
 
 
 # --------------------------------------------------------------------------------------------
@@ -87,8 +120,7 @@ def singular_values(gram: object) -> np.ndarray:
 
     Raises SpectralEdgeError for an empty, non-square, non-finite or asymmetric Gram.
     """
-    lam = np.linalg.eigvalsh(as_gram(gram))[::-1]
-    return np.sqrt(np.clip(lam, 0.0, None))
+    return np.sqrt(_eigvals(as_gram(gram)))
 
 
 def gap_ratios(sigma: object, floor: float = 1e-12) -> np.ndarray:
@@ -106,23 +138,23 @@ def gap_ratios(sigma: object, floor: float = 1e-12) -> np.ndarray:
     f = _check_floor(floor)
     if s[0] == 0.0:
         return np.full(s.size - 1, np.nan)
-    clipped = np.maximum(s, f * s[0])
+    # Relative to σ_1 first: f·σ_1 underflows to 0 for a subnormal σ_1 (and overflows for a
+    # large floor), which turned σ_{j+1} = 0 into an infinite ratio.
+    clipped = np.maximum(s / s[0], f)
     return clipped[:-1] / clipped[1:]
 
 
 def _choose_k(s: np.ndarray, ratios: np.ndarray, variant: str, cut: float, min_index: int) -> int:
     """k* for validated σ and their ratios. Ties go to the smallest j (numpy argmax)."""
-    if variant not in K_STAR_VARIANTS:
-        raise SpectralEdgeError(
-            f"unknown k* variant {variant!r}; valid variants are {', '.join(K_STAR_VARIANTS)}"
-        )
+    _check_variant(variant)
     # No ratio (w = 1) or no spectrum (all-zero window): k* = 1 by convention; the gap
     # quantities that depend on it are NaN, which is what marks the edge as undefined.
     if ratios.size == 0 or not np.any(np.isfinite(ratios)):
         return 1
     if variant == "plain":
         return int(np.argmax(ratios)) + 1
-    score = (s[:-1] / s.sum()) * ratios
+    unit = s / s[0]  # Σσ overflows for σ near float64's max; shares do not change
+    score = (unit[:-1] / unit.sum()) * ratios
     if variant == "weighted":
         return int(np.argmax(score)) + 1
     j = np.arange(1, ratios.size + 1)
@@ -155,8 +187,8 @@ def k_star(
     window there is no gap to find and k* = 1 by convention.
     """
     s = _as_sigma(sigma)
-    _check_cut(cut, min_index)
-    return _choose_k(s, gap_ratios(s, floor), variant, float(cut), int(min_index))
+    c, m = _check_cut(cut, min_index)
+    return _choose_k(s, gap_ratios(s, floor), _check_variant(variant), c, m)
 
 
 # --------------------------------------------------------------------------------------------
@@ -301,32 +333,33 @@ def spectrum(
     >>> round(s.features()["pc1_share"], 4), s.k95
     (0.6792, 2.0)
     """
-    if n_params is not None and (
-        isinstance(n_params, bool) or int(n_params) != n_params or n_params < 1
-    ):
-        raise SpectralEdgeError(f"n_params must be a positive integer (P); got {n_params!r}")
-    n_params = None if n_params is None else int(n_params)
+    if n_params is not None:
+        p = as_whole(n_params, "n_params (P)")
+        if not 1 <= p < 2**63:
+            raise SpectralEdgeError(f"n_params must be a positive integer (P); got {n_params!r}")
+        n_params = p
+    _check_variant(k_star)
+    cut, min_index = _check_cut(cut, min_index)
     g = as_gram(gram)
     w = g.shape[0]
-    lam = np.clip(np.linalg.eigvalsh(g)[::-1], 0.0, None)
+    lam = _eigvals(g)
     sigma = np.sqrt(lam)
     ratios = gap_ratios(sigma, ratio_floor)
 
-    _check_cut(cut, min_index)
-    ks = {v: _choose_k(sigma, ratios, v, float(cut), int(min_index)) for v in K_STAR_VARIANTS}
-    if k_star not in ks:
-        raise SpectralEdgeError(
-            f"unknown k* variant {k_star!r}; valid variants are {', '.join(K_STAR_VARIANTS)}"
-        )
+    ks = {v: _choose_k(sigma, ratios, v, cut, min_index) for v in K_STAR_VARIANTS}
     k = ks[k_star]
 
     edge = ratios.size > 0 and bool(np.isfinite(ratios[k - 1]))
-    total = float(lam.sum())
+    scale = float(np.max(np.abs(g)))
+    unit = pow2_scale(scale) if scale > 0 else 1.0
+    lam_unit = lam / unit  # shares and sums on the rescaled spectrum cannot overflow
+    total = float(lam_unit.sum())
     if total > 0:
-        pc1 = float(lam[0]) / total
-        k95 = float(np.searchsorted(np.cumsum(lam) / total, K95_SHARE) + 1)
+        pc1 = float(lam_unit[0]) / total
+        k95 = float(np.searchsorted(np.cumsum(lam_unit) / total, K95_SHARE) + 1)
     else:
         pc1 = k95 = math.nan
+    drift = math.sqrt(max(0.0, float((g / unit).sum()))) * math.sqrt(unit) / w
 
     for arr in (sigma, lam, ratios):
         arr.setflags(write=False)
@@ -348,11 +381,11 @@ def spectrum(
         g23=float(lam[1] - lam[2]) if w >= 3 else math.nan,
         pc1_share=pc1,
         k95=k95,
-        drift_speed=math.sqrt(max(0.0, float(g.sum()))) / w,
+        drift_speed=drift,
         bbp_ratio=_bbp_ratio(sigma, lam, n_params),
         k_star_variant=k_star,
-        ratio_floor=float(ratio_floor),
-        cut=float(cut),
-        min_index=int(min_index),
+        ratio_floor=_check_floor(ratio_floor),
+        cut=cut,
+        min_index=min_index,
         n_params=n_params,
     )

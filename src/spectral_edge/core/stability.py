@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from spectral_edge.core.checks import as_gram
+from spectral_edge.core.checks import as_gram, as_number
 from spectral_edge.errors import SpectralEdgeError
 
 __all__ = [
@@ -56,7 +56,10 @@ CAUCHY_SCHWARZ_RTOL = 1e-4
 
 
 def _as_eigvals(eigvals: object) -> np.ndarray:
-    lam = np.asarray(eigvals, dtype=np.float64)
+    try:
+        lam = np.asarray(eigvals, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise SpectralEdgeError(f"eigvals must be a 1-D array of numbers: {exc}") from exc
     if lam.ndim != 1 or lam.size == 0:
         raise SpectralEdgeError(f"eigvals must be a non-empty 1-D array; got shape {lam.shape}")
     if not np.all(np.isfinite(lam)):
@@ -65,7 +68,7 @@ def _as_eigvals(eigvals: object) -> np.ndarray:
 
 
 def _as_delta(delta_c: float) -> float:
-    d = float(delta_c)
+    d = as_number(delta_c, "‖ΔC‖_F")
     if d < 0:
         raise SpectralEdgeError(f"‖ΔC‖_F is a norm and cannot be negative; got {delta_c!r}")
     return d
@@ -108,7 +111,11 @@ def _union_sets(union_gram: object, k: int, outgoing: bool) -> tuple[np.ndarray,
     # Full window: the oldest update left, so prev = rows 0..n-2 and cur = rows 1..n-1.
     # Filling window (outgoing=False): nothing left, prev = rows 0..n-2 and cur = all rows.
     prev, cur = slice(0, n - 1), slice(1 if outgoing else 0, n)
-    if isinstance(k, bool) or int(k) != k or not 1 <= k <= n - 1:
+    try:
+        whole = not isinstance(k, (bool, str, bytes)) and int(k) == k
+    except (TypeError, ValueError, OverflowError):  # None, NaN, inf, objects
+        whole = False
+    if not whole or not 1 <= k <= n - 1:
         raise SpectralEdgeError(
             f"k must be an integer in 1..{n - 1} for this union Gram; got {k!r}"
         )
@@ -131,17 +138,30 @@ def delta_c_frobenius(new_sq: float, old_sq: float = 0.0, new_old: float = 0.0) 
     Raises SpectralEdgeError for non-finite or negative squared norms, or when |⟨a,b⟩| exceeds
     ‖a‖‖b‖ beyond round-off (Cauchy–Schwarz), which means the entries do not belong together.
     """
-    a2, b2, ab = float(new_sq), float(old_sq), float(new_old)
+    a2 = as_number(new_sq, "‖δ_new‖²")
+    b2 = as_number(old_sq, "‖δ_old‖²")
+    ab = as_number(new_old, "⟨δ_new, δ_old⟩")
     if not all(math.isfinite(v) for v in (a2, b2, ab)):
         raise SpectralEdgeError("delta_c_frobenius needs finite Gram entries")
     if a2 < 0 or b2 < 0:
         raise SpectralEdgeError(f"squared norms cannot be negative; got {a2!r} and {b2!r}")
-    if ab * ab > a2 * b2 * (1 + CAUCHY_SCHWARZ_RTOL) + 1e-300:
+    # In units of m = max(‖a‖², ‖b‖²): ‖a‖⁴ overflowed for ‖a‖² ≳ 1.3e154 (giving inf, or 0
+    # through max(0, inf − inf)) although ‖ΔC‖_F itself is representable.
+    m = max(a2, b2)
+    if m == 0.0:
+        if ab != 0.0:
+            raise SpectralEdgeError(
+                f"⟨a,b⟩ = {ab:.6g} is not 0 although ‖a‖ = ‖b‖ = 0: these are not the Gram "
+                "entries of one pair of updates"
+            )
+        return 0.0
+    a, b, c = a2 / m, b2 / m, ab / m
+    if c * c > a * b * (1 + CAUCHY_SCHWARZ_RTOL) + 1e-300:
         raise SpectralEdgeError(
             f"⟨a,b⟩² = {ab * ab:.6g} exceeds ‖a‖²‖b‖² = {a2 * b2:.6g}: these are not the Gram "
             "entries of one pair of updates"
         )
-    return math.sqrt(max(0.0, a2 * a2 + b2 * b2 - 2.0 * ab * ab))
+    return m * math.sqrt(max(0.0, a * a + b * b - 2.0 * c * c))
 
 
 def eigen_gaps(eigvals: object, *, with_zero: bool = False) -> np.ndarray:
@@ -188,7 +208,7 @@ def davis_kahan_bounds(
     An unchanged C (‖ΔC‖ = 0) gives 0, a degenerate mode under any change gives 1, NaN ‖ΔC‖
     gives NaN.
     """
-    f = float(factor)
+    f = as_number(factor, "factor")
     if not (math.isfinite(f) and f > 0):
         raise SpectralEdgeError(f"factor must be a finite positive number; got {factor!r}")
     rel = _relative_change(eigen_gaps(eigvals, with_zero=with_zero), _as_delta(delta_c))
@@ -242,7 +262,7 @@ def adiabatic_paper(delta_c: float, lr: float, gap: float) -> float:
     running through warm-up and degenerate windows. NaN inputs propagate.
     """
     d = _as_delta(delta_c)
-    eta, g = float(lr), float(gap)
+    eta, g = as_number(lr, "the learning rate"), as_number(gap, "the σ-gap")
     if not (math.isfinite(eta) and eta > 0 and math.isfinite(g) and g > 0):
         return math.nan
     return d / (eta * g * g)
@@ -257,7 +277,7 @@ def adiabatic_dk(delta_c: float, eigen_gap: float) -> float:
     non-positive or non-finite eigen-gap gives NaN.
     """
     d = _as_delta(delta_c)
-    g = float(eigen_gap)
+    g = as_number(eigen_gap, "the eigen-gap")
     if not (math.isfinite(g) and g > 0):
         return math.nan
     return d / g
@@ -269,10 +289,10 @@ def adiabatic_regime(value: float, low: float = 0.1, high: float = 10.0) -> str:
 
     No numeric thresholds are published; the defaults are the decade boundaries around A ~ 1.
     """
-    lo, hi = float(low), float(high)
+    lo, hi = as_number(low, "low"), as_number(high, "high")
     if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo <= hi):
         raise SpectralEdgeError(f"thresholds must satisfy 0 < low ≤ high; got {low!r}, {high!r}")
-    a = float(value)
+    a = as_number(value, "the adiabatic parameter")
     if math.isnan(a):
         return "undefined"
     if a < lo:
