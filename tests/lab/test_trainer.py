@@ -180,3 +180,35 @@ def test_status_line_and_events_print(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "[s] step 20/20" in err and "k*" in err and " R " in err and " A " in err
     assert summary["steps"] == 20 and math.isfinite(summary["test_loss"])
+
+
+def test_dyck_is_scored_per_sequence_like_the_task_module():
+    from spectral_edge.lab.tasks import dyck
+    from spectral_edge.lab.trainer import _Task
+
+    cfg = parse_overrides(["n_train=40", "n_test=200", "eval_size=0"], get_preset("dyck-cpu"))
+    task = _Task(cfg)
+    labels = task.test[1]
+    classes = cfg.max_pairs + 1  # depths 0..max_pairs
+    wrong = torch.zeros(len(labels), dtype=torch.bool)
+    wrong[::3] = True  # every third string gets one depth wrong
+
+    class Oracle(torch.nn.Module):
+        """Right depths except one position in every third string (rows in test order)."""
+
+        def forward(self, x):
+            assert torch.equal(x, task.test[0]) or torch.equal(x, task.train_eval[0])
+            target = labels if torch.equal(x, task.test[0]) else task.train_eval[1]
+            ids = target.clamp(min=0).clone()
+            if target is labels:
+                ids[wrong, 0] = (ids[wrong, 0] + 1) % classes
+            return torch.nn.functional.one_hot(ids, classes).float() * 10
+
+    model = Oracle()
+    result = task.evaluate(model)
+    logits = model(task.test[0])
+    expected = 1 - wrong.float().mean().item()
+    assert result["test_acc"] == pytest.approx(expected)
+    assert result["test_acc"] == pytest.approx(dyck.accuracy(logits, labels, level="sequence"))
+    assert dyck.accuracy(logits, labels, level="token") > result["test_acc"] + 0.2
+    assert result["train_acc"] == 1.0
