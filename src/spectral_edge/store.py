@@ -21,6 +21,7 @@ arrays, tuples and sets (read back as lists), paths (read back as strings) and a
 
 from __future__ import annotations
 
+import csv
 import importlib.metadata
 import json
 import math
@@ -195,6 +196,8 @@ class RunStore:
         """
         if name is not None and (not isinstance(name, str) or not name.strip()):
             raise SpectralEdgeError(f"run name must be a non-empty string, got {name!r}")
+        if name is not None:
+            _text(name, "run name")
         fields = {
             "config": _to_json(_require_mapping(config, "config"), "config"),
             "seeds": _to_json(_require_mapping(seeds or {}, "seeds"), "seeds"),
@@ -233,7 +236,7 @@ class RunStore:
     def run(self, name_or_id: str | int) -> Run:
         """The run with this name (str) or id (int); an error lists the runs there are."""
         if isinstance(name_or_id, str):
-            sql, key = "SELECT id, name FROM runs WHERE name = ?", name_or_id
+            sql, key = "SELECT id, name FROM runs WHERE name = ?", _text(name_or_id, "run name")
         elif isinstance(name_or_id, bool) or not isinstance(name_or_id, (int, np.integer)):
             raise SpectralEdgeError(f"a run is named by a str or an int id, got {name_or_id!r}")
         else:
@@ -443,6 +446,7 @@ class Run:
         """
         if not isinstance(status, str) or not status.strip():
             raise SpectralEdgeError(f"status must be a non-empty string, got {status!r}")
+        _text(status, "status")
         finished = None if status == "running" else _now()
         with self.store._transaction(f"set the status of run {self.name!r}") as conn:
             cursor = conn.execute(
@@ -522,6 +526,8 @@ class Run:
             raise SpectralEdgeError(f"event kind must be a non-empty string, got {kind!r}")
         if not isinstance(message, str):
             raise SpectralEdgeError(f"event message must be a string, got {message!r}")
+        _text(kind, "event kind")
+        _text(message, "event message")
         payload = _to_json(_require_mapping(evidence or {}, "evidence"), "evidence")
         with self.store._transaction(f"log an event of run {self.name!r}") as conn:
             conn.execute(
@@ -639,7 +645,9 @@ class Run:
             for part, frame in frames.items():
                 written[part] = directory / f"{prefix}{part}.{fmt}"
                 if fmt == "csv":
-                    frame.to_csv(written[part], index=False)
+                    # Quote every string (names included): a name holding a lone '\r' was
+                    # written bare and read back as a line break, shifting every column.
+                    frame.to_csv(written[part], index=False, quoting=csv.QUOTE_NONNUMERIC)
                 else:
                     frame.to_parquet(written[part], index=False)
             written["run"] = directory / f"{prefix}run.json"
@@ -730,13 +738,31 @@ def _torch_version() -> str | None:
         return None
 
 
+_INT64 = (-(2**63), 2**63 - 1)  # SQLite INTEGER
+
+
 def _step(step: Any) -> int:
     if isinstance(step, bool):
         raise SpectralEdgeError(f"step must be an int, got {step!r}")
     try:
-        return operator.index(step)
+        value = operator.index(step)
     except TypeError:
         raise SpectralEdgeError(f"step must be an int, got {step!r}") from None
+    if not _INT64[0] <= value <= _INT64[1]:
+        raise SpectralEdgeError(f"step must fit in a signed 64-bit integer, got {value}")
+    return value
+
+
+def _text(value: str, what: str) -> str:
+    """``value`` if SQLite can store it: lone surrogates cannot be encoded as UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise SpectralEdgeError(
+            f"{what} {value!r:.60} is not valid Unicode text ({exc.reason}); "
+            "use a str without lone surrogates"
+        ) from None
+    return value
 
 
 def _name(name: Any, table: str) -> str:
@@ -744,24 +770,28 @@ def _name(name: Any, table: str) -> str:
         raise SpectralEdgeError(
             f"{table} names must be non-empty strings other than 'step', got {name!r}"
         )
-    return name
+    return _text(name, f"{table} name")
 
 
 def _value(value: Any, name: str, table: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, (str, bytes)):
+    if isinstance(value, (str, bytes, complex, np.complexfloating)):
         raise SpectralEdgeError(f"{table} value {name!r} must be a number, got {value!r}")
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise SpectralEdgeError(f"{table} value {name!r} must be a number, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise SpectralEdgeError(
+            f"{table} value {name!r} must be a number (a real one that fits a float64), "
+            f"got {value!r:.80}"
+        ) from None
     return None if math.isnan(number) else number
 
 
 def _natural_key(name: str) -> list[Any]:
-    # Digits compare as numbers so sigma_2 sorts before sigma_10.
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+    # Runs of decimal digits (what \d matches, the odd parts of the split) compare as numbers,
+    # so sigma_2 sorts before sigma_10. str.isdigit() is also true for '²', which int() refuses.
+    return [int(part) if i % 2 else part for i, part in enumerate(re.split(r"(\d+)", name))]
 
 
 def _require_mapping(obj: Any, label: str) -> Mapping[str, Any]:
@@ -771,7 +801,13 @@ def _require_mapping(obj: Any, label: str) -> Mapping[str, Any]:
 
 
 def _to_json(obj: Any, label: str) -> str:
-    return json.dumps(_jsonable(obj, label))
+    try:
+        return json.dumps(_jsonable(obj, label))
+    except RecursionError:
+        raise SpectralEdgeError(
+            f"{label or 'the value'} nests too deeply or contains itself; "
+            "it cannot be stored as JSON"
+        ) from None
 
 
 def _jsonable(obj: Any, where: str) -> Any:
@@ -788,6 +824,11 @@ def _jsonable(obj: Any, where: str) -> Any:
             if isinstance(key, bool) or not isinstance(key, (str, int)):
                 raise SpectralEdgeError(
                     f"{where} has key {key!r}: JSON keys must be strings (ints become strings)"
+                )
+            if str(key) in out:
+                raise SpectralEdgeError(
+                    f"{where} has both {key!r} and {str(key)!r} as keys; JSON keys are strings, "
+                    "so one would silently replace the other"
                 )
             out[str(key)] = _jsonable(value, f"{where}[{key!r}]")
         return out
