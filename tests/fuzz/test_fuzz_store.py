@@ -309,3 +309,19 @@ def test_self_referencing_evidence_regression(tmp_path):
         for ev in (loop, {"deep": deep}):
             with pytest.raises(SpectralEdgeError, match="nest"):
                 run.log_event(1, "k", "", ev)
+
+
+def test_csv_export_quotes_names_with_a_carriage_return_regression(tmp_path):
+    """Regression: a feature named 'a\\rb' was written unquoted; read_csv took the '\\r' for a
+    line break and every column after it shifted ('Unnamed: 1', or a ParserError)."""
+    with open_store(tmp_path) as store:
+        run = store.create_run("r", config={})
+        run.log_window(3, {"a\rb": 1.5, "c": 2.0})
+        run.log_event(3, "k", "line\rbreak", {"x\r": "y\r"})
+        written = run.export(tmp_path / "out.csv")
+        back = pd.read_csv(written["windows"])
+        assert list(back.columns) == ["step", "a\rb", "c"]
+        assert back.iloc[0].tolist() == [3, 1.5, 2.0]
+        events = pd.read_csv(written["events"])
+        assert events["message"].tolist() == ["line\rbreak"]
+        assert json.loads(events["evidence"][0]) == {"x\r": "y\r"}

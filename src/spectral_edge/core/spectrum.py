@@ -158,7 +158,9 @@ def _choose_k(s: np.ndarray, ratios: np.ndarray, variant: str, cut: float, min_i
     if variant == "weighted":
         return int(np.argmax(score)) + 1
     j = np.arange(1, ratios.size + 1)
-    strong = s[:-1] >= cut * s[0]
+    # σ_j/σ_1 ≥ cut, not σ_j ≥ cut·σ_1: the product underflows to 0 for a tiny σ_1, and then
+    # σ_j = 0 counted as a strong mode.
+    strong = unit[:-1] >= cut
     allowed = strong & (j >= min_index)
     # min_index is a preference: when it excludes every strong mode (e.g. only σ_1 clears the
     # cut) fall back to the cut alone, which always admits j = 1.
