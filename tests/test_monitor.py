@@ -797,8 +797,8 @@ def test_callbacks_receive_events_and_a_failing_callback_does_not_stop_training(
 class FlakyRun:
     """A run whose writes fail while ``down`` (like a full disk or a read-only store)."""
 
-    def __init__(self, error=OSError("disk full")):
-        self.down, self.error = True, error
+    def __init__(self, error: Exception | None = None):
+        self.down, self.error = True, error or OSError("disk full")
         self.calls = 0
         self.written: list[tuple] = []
 
