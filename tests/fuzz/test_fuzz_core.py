@@ -800,11 +800,6 @@ def test_rolling_gram_refuses_non_arrays(bad):
         RollingGram(3).push(bad)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/gram.py (not ours to edit): as_flat_tensor uses torch.from_numpy, which raises "
-    "a bare ValueError for negative-stride numpy views such as x[::-1]",
-)
 def test_rolling_gram_takes_negative_stride_views():
     x = np.arange(1.0, 6.0)
     a, b = RollingGram(2), RollingGram(2)
@@ -813,11 +808,6 @@ def test_rolling_gram_takes_negative_stride_views():
     np.testing.assert_array_equal(a.gram(), b.gram())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/gram.py (not ours to edit): torch.from_numpy raises a bare ValueError for "
-    "non-native byte order (big-endian) float arrays",
-)
 def test_rolling_gram_takes_big_endian_arrays():
     x = np.arange(1.0, 6.0)
     a = RollingGram(2)
@@ -825,11 +815,6 @@ def test_rolling_gram_takes_big_endian_arrays():
     assert a.gram()[0, 0] == x @ x
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/gram.py (not ours to edit): last_transition() before any accepted update "
-    "(fresh, or every push rejected) indexes self._order[-1] and raises a bare IndexError",
-)
 def test_rolling_gram_last_transition_before_any_update():
     rg = RollingGram(3)
     rg.push(np.array([np.nan, 1.0]))
@@ -837,11 +822,6 @@ def test_rolling_gram_last_transition_before_any_update():
         rg.last_transition()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/gram.py (not ours to edit): as_flat_tensor treats a str as a Sequence and "
-    "recurses into its one-character strings forever: RecursionError instead of our error",
-)
 def test_rolling_gram_refuses_a_string_update():
     with pytest.raises(SpectralEdgeError):
         RollingGram(3).push("abc")

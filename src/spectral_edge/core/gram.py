@@ -47,7 +47,9 @@ def as_flat_tensor(update) -> torch.Tensor:
     A sequence is taken as the concatenation of its parts, in order.
     """
     if isinstance(update, np.ndarray):
-        update = torch.from_numpy(update)
+        update = _from_numpy(update)
+    elif isinstance(update, str | bytes):
+        raise SpectralEdgeError(f"an update must be an array or a tensor, not {update!r:.40}")
     elif isinstance(update, Sequence) and not isinstance(update, torch.Tensor):
         parts = [as_flat_tensor(u) for u in update]
         if not parts:
@@ -62,6 +64,16 @@ def as_flat_tensor(update) -> torch.Tensor:
             f"an update must be a floating-point vector, got dtype {update.dtype}"
         )
     return update.reshape(-1)
+
+
+def _from_numpy(array: np.ndarray) -> torch.Tensor:
+    """A tensor of ``array``; torch takes neither negative strides nor a foreign byte order."""
+    if array.dtype.kind != "f":
+        raise SpectralEdgeError(
+            f"an update must be a floating-point vector, got numpy dtype {array.dtype}"
+        )
+    native = array.astype(array.dtype.newbyteorder("="), copy=False)
+    return torch.from_numpy(np.ascontiguousarray(native))
 
 
 def working_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -172,6 +184,8 @@ class RollingGram:
 
     def last_transition(self) -> tuple[float, float, float]:
         """(‖δ_new‖², ‖δ_old‖², ⟨δ_new, δ_old⟩) of the last push; δ_old = 0 while filling."""
+        if not self._order:
+            raise SpectralEdgeError("the window holds no update yet: push one first")
         new = self._order[-1]
         if len(self._union) == len(self._order) + 1:
             old = self._union[0]
