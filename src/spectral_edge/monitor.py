@@ -249,6 +249,7 @@ class SpectralMonitor:
         self.steps_observed = 0
         self._previous = None  # θ_{t−1} (exact path) or S(θ_{t−1}) (sketch path)
         self._paused: str | None = None  # why no parameter is selected, while none is
+        self._signature: list | None = None  # (name, requires_grad, shape) at the last check
         self._unwritten: deque = deque(maxlen=UNWRITTEN_LIMIT)
         self._dropped = 0
         self._hook = None
@@ -351,13 +352,20 @@ class SpectralMonitor:
         monitor reports what changed and starts a new window on the new selection. Mixing updates
         of different coordinate sets would put an artificial jump into the spectrum.
         """
+        # The selection is re-resolved only when names, shapes or requires_grad changed: one
+        # pass over the parameters instead of a full selection at every snapshot.
+        named = dict(self.model.named_parameters())
+        signature = [(n, p.requires_grad, p.shape) for n, p in named.items()]
+        if signature == self._signature and self._paused is None:
+            return True
+        self._signature = signature
         try:
             chosen = select_parameters(
                 self.model, self._selection, trainable_only=self.config.trainable_only
             )
         except SpectralEdgeError as exc:
             chosen, nothing = [], str(exc)
-        change = layout_change(self.layout, chosen, dict(self.model.named_parameters()))
+        change = layout_change(self.layout, chosen, named)
         if change is None and self._paused is None:
             return True
         if self.config.strict:
