@@ -47,6 +47,9 @@ import spectral_edge
 from spectral_edge import SpectralMonitor
 from spectral_edge.lab.models import build_model, count_parameters
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_observe import Flat  # noqa: E402  (the same flat model as the observe benchmark)
+
 DEFAULT_MODELS = ["gpt2-124m:4x256", "small:16x256", "modular-transformer:512"]
 PATHS = ("exact", "sketch")
 SEED = 0
@@ -260,18 +263,6 @@ def print_timing(rows: list[dict]) -> None:
 
 
 # -- memory mode -----------------------------------------------------------------------------
-
-
-class Flat(torch.nn.Module):
-    """A model whose parameters are ``pieces`` tensors adding up to P."""
-
-    def __init__(self, n_params: int, pieces: int = 4):
-        super().__init__()
-        sizes = [n_params // pieces] * (pieces - 1)
-        sizes.append(n_params - sum(sizes))
-        self.weights = torch.nn.ParameterList(
-            torch.nn.Parameter(torch.randn(s) * 0.02) for s in sizes
-        )
 
 
 def memory_child(n_params: int, path: str, window: int, sketch_dim: int, seed: int) -> dict:
