@@ -799,13 +799,15 @@ class FlakyRun:
 
     def __init__(self, error: Exception | None = None):
         self.down, self.error = True, error or OSError("disk full")
+        self.room = 0  # writes that still fit while down (a disk with a little space freed)
         self.calls = 0
         self.written: list[tuple] = []
 
     def _write(self, *row):
         self.calls += 1
-        if self.down:
+        if self.down and self.room == 0:
             raise self.error
+        self.room = max(self.room - 1, 0)
         self.written.append(row)
 
     def log_window(self, step, features):
@@ -864,10 +866,28 @@ def test_a_long_outage_keeps_the_newest_writes_and_counts_the_dropped(monkeypatc
     run.down = False
     train_logging(model, opt, mon, 1, start=6)
     # refused in order: m1 m2 w3 m3 w4 m4 w5 m5; the newest three are kept
-    assert mon.events[-1].evidence == {"since_step": 4, "written": 3, "dropped": 5}
-    assert "5 older ones were dropped" in mon.events[-1].message
+    assert mon.events[-1].evidence == {"since_step": 1, "written": 3, "dropped": 5}
+    assert "5 older ones dropped" in mon.events[-1].message
     kept = [("metrics", 4), ("window", 5), ("metrics", 5), ("event", 6), ("window", 6)]
     assert [row[:2] for row in run.written[:5]] == kept
+
+
+def test_a_backlog_written_in_parts_is_counted_once_when_the_store_recovers():
+    model = make_model()
+    opt = make_opt(model)
+    run = FlakyRun()
+    mon = SpectralMonitor(model, window=3, store=run, phases=False, warning=False).attach(opt)
+    with pytest.warns(RuntimeWarning):
+        train_logging(model, opt, mon, 4)  # m1 m2 w3 m3 w4 m4 refused
+    run.room = 2  # the next retry writes m1 and m2, then the disk is full again
+    train_logging(model, opt, mon, 1, start=5)
+    assert [row[:2] for row in run.written] == [("metrics", 1), ("metrics", 2)]
+    assert [e.kind for e in mon.events] == ["store_error"]
+    run.down = False
+    train_logging(model, opt, mon, 1, start=6)
+    # held in all: m1 m2 w3 m3 w4 m4 (steps 1-4) and w5 m5; two went in early, six now
+    assert mon.events[-1].evidence == {"since_step": 1, "written": 8, "dropped": 0}
+    assert [row[1] for row in run.written if row[0] == "metrics"] == [1, 2, 3, 4, 5, 6]
 
 
 def test_a_store_refusing_the_data_is_reported_each_time_and_not_retried():

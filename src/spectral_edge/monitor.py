@@ -251,7 +251,8 @@ class SpectralMonitor:
         self._paused: str | None = None  # why no parameter is selected, while none is
         self._signature: list | None = None  # (name, requires_grad, shape) at the last check
         self._unwritten: deque = deque(maxlen=UNWRITTEN_LIMIT)
-        self._dropped = 0
+        self._dropped = self._written_back = 0
+        self._outage_since: int | None = None
         self._hook = None
         self._optimizers: list[torch.optim.Optimizer] = []
         self.run = None
@@ -514,22 +515,27 @@ class SpectralMonitor:
 
     def _retry_unwritten(self, step: int) -> bool:
         """Write what an outage held back, oldest first; False if the store still refuses."""
-        first, failed = self._unwritten[0][0], len(self._unwritten) + self._dropped
+        first = self._unwritten[0][0] if self._outage_since is None else self._outage_since
+        self._outage_since = first  # a retry may write part of the backlog, then fail again
         while self._unwritten:
+            held_step, write = self._unwritten[0]
             try:
-                self._unwritten[0][1]()
+                write()
+                self._written_back += 1
             except Exception as exc:
                 if _store_unavailable(exc):
                     return False
-                self._report_store_error(self._unwritten[0][0], exc)
+                self._report_store_error(held_step, exc)
             self._unwritten.popleft()
-        dropped, self._dropped = self._dropped, 0
+        written, dropped = self._written_back, self._dropped
+        self._written_back = self._dropped = 0
+        self._outage_since = None
         self.emit(
             step,
             "store_recovered",
-            f"the run store accepts writes again; {failed - dropped} writes held back since step "
-            f"{first} were written" + (f", {dropped} older ones were dropped" if dropped else ""),
-            {"since_step": first, "written": failed - dropped, "dropped": dropped},
+            f"the run store accepts writes again after an outage since step {first}: {written} "
+            "held writes were written" + (f", {dropped} older ones dropped" if dropped else ""),
+            {"since_step": first, "written": written, "dropped": dropped},
         )
         return True
 
