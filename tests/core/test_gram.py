@@ -435,3 +435,26 @@ def test_batch_gram_matches_numpy_for_mixed_inputs():
     ref = x.copy()
     ref[2] = x[2].astype(np.float32)
     np.testing.assert_allclose(got, ref @ ref.T, rtol=1e-12)
+
+
+def test_slots_not_yet_written_are_never_read():
+    """The buffer is allocated uninitialised; garbage (here NaN) in unwritten slots must not reach
+    the Gram, on either commit path (in-place staging and push)."""
+    rng = np.random.default_rng(3)
+    updates = [rng.standard_normal(50) for _ in range(6)]
+    for staged in (True, False):
+        rg = RollingGram(4)
+        for i, u in enumerate(updates):
+            if staged:
+                slot = rg.stage(u.size, torch.float64, "cpu")
+                if i == 0:
+                    rg._buffer.fill_(float("nan"))  # what torch.empty may hand back
+                slot.copy_(torch.from_numpy(u))
+                rg.accumulate_inner(0, u.size)
+                assert rg.commit()
+            else:
+                if i == 1:
+                    rg._buffer[1:].fill_(float("nan"))
+                assert rg.push(u)
+            expected = np.stack(updates[max(0, i - 3) : i + 1])
+            np.testing.assert_allclose(rg.gram(), expected @ expected.T, rtol=1e-12)

@@ -208,7 +208,9 @@ class RollingGram:
         Writing in place saves a copy of P floats per push, which matters at 10^8 parameters.
         """
         if self._buffer is None:
-            self._buffer = torch.zeros(
+            # Not zero-filled: rows are read only once written (see _live_rows), and zeroing
+            # (W + 1)·P floats made the first push cost a training step at 10^8 parameters.
+            self._buffer = torch.empty(
                 (self.n_slots, numel), dtype=working_dtype(dtype), device=device
             )
         elif self._buffer.shape[1] != numel:
@@ -230,8 +232,8 @@ class RollingGram:
         free = self._free_slot()
         if self._partial is None:
             self._partial = []
-        buffer = self._buffer
-        chunked_mv(buffer, buffer[free], start, stop, chunk_for(buffer.device), self._partial)
+        rows = self._buffer[: self._live_rows(free)]
+        chunked_mv(rows, rows[free], start, stop, chunk_for(rows.device), self._partial)
 
     def commit(self, reduce=None) -> bool:
         """Take the staged update into the window; False (nothing changes) if not finite.
@@ -245,8 +247,11 @@ class RollingGram:
         if self._partial:
             row = sum_parts(self._partial).cpu().numpy()
         else:
-            row = chunked_inner(self._buffer, self._buffer[free])
+            rows = self._buffer[: self._live_rows(free)]
+            row = chunked_inner(rows, rows[free])
         self._partial = None
+        # Slots never written yet hold no update: their inner products are 0.
+        row = np.concatenate([row, np.zeros(self.n_slots - len(row))])
         if reduce is not None:
             row = np.asarray(reduce(row), dtype=np.float64)
         if not np.isfinite(row[free]):
@@ -258,6 +263,10 @@ class RollingGram:
         self._order = self._union[-self.window :]
         self.pushes += 1
         return True
+
+    def _live_rows(self, free: int) -> int:
+        """Slots 0..n−1 have been written: the window fills slots in order from 0."""
+        return max(self._order + [free]) + 1
 
     def _free_slot(self) -> int:
         used = set(self._order)
