@@ -1115,3 +1115,9 @@ def test_window_callbacks_see_every_window_and_cannot_break_training():
     strict = SpectralMonitor(model, window=4, window_callbacks=[broken], strict=True)
     with pytest.raises(RuntimeError, match="tracker down"):
         train(model, make_opt(model), 4, strict)
+
+
+def test_to_dataframe_before_any_window_has_the_step_column():
+    mon = SpectralMonitor(make_model(), window=3)
+    df = mon.to_dataframe()
+    assert list(df.columns) == ["step"] and len(df) == 0 and df["step"].dtype == np.int64

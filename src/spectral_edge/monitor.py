@@ -317,6 +317,8 @@ class SpectralMonitor:
         """One row per window: step, every feature and the regime."""
         import pandas as pd
 
+        if not self.history:  # the same empty frame as a run store's windows()
+            return pd.DataFrame({"step": np.array([], dtype=np.int64)})
         return pd.DataFrame(self.history)
 
     # -- the snapshot --------------------------------------------------------------------------
