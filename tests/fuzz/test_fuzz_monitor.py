@@ -104,14 +104,23 @@ def test_monitor_never_raises_and_keeps_the_gram_clean(
         assert np.all(np.isfinite(sig))
 
 
-def _train(model, monitor, steps, start, seed):
-    """Deterministic random updates (a function of seed and step), observed after each."""
+def _train(model, monitor, steps, start, seed, poison=()):
+    """Deterministic random updates (a function of seed and step), observed after each; at the
+    steps in ``poison`` one parameter entry is NaN while observed, then reset to 0."""
     for step in range(start, start + steps):
         gen = torch.Generator().manual_seed(seed * 7919 + step)
+        first = next(model.parameters())
         with torch.no_grad():
             for p in model.parameters():
                 p.add_((torch.randn(p.shape, generator=gen) * 0.1).to(p.dtype))
-        monitor.observe(step, lr=1e-3)
+            if step in poison:
+                first.view(-1)[0] = float("nan")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            monitor.observe(step, lr=1e-3)
+        if step in poison:
+            with torch.no_grad():
+                first.view(-1)[0] = 0.0
 
 
 @fuzz(10, campaign=300)
@@ -183,19 +192,7 @@ def test_the_store_holds_what_the_monitor_saw(
     model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).to(dtype)
     directory = tmp_path_factory.mktemp("store")
     monitor = SpectralMonitor(model, window=window, sketch_dim=sketch_dim, store=directory)
-    for step in range(1, steps + 1):
-        gen = torch.Generator().manual_seed(seed * 7919 + step)
-        with torch.no_grad():
-            for p in model.parameters():
-                p.add_((torch.randn(p.shape, generator=gen) * 0.1).to(p.dtype))
-            if step in poison:
-                next(model.parameters()).view(-1)[0] = float("nan")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            monitor.observe(step, lr=1e-3)
-        if step in poison:
-            with torch.no_grad():
-                next(model.parameters()).view(-1)[0] = 0.0
+    _train(model, monitor, steps, 1, seed, poison)
     with open_store(directory, read_only=True) as store:
         run = store.run(monitor.run.name)
         stored = run.windows()
