@@ -541,8 +541,10 @@ class SpectralMonitor:
         )
         return True
 
-    def _report_store_error(self, step: int, exc: Exception, note: str = "") -> None:
-        self.emit(step, "store_error", f"could not write to the run store: {exc}{note}")
+    def _report_store_error(
+        self, step: int, exc: Exception, note: str = "", action: str = "write to"
+    ) -> None:
+        self.emit(step, "store_error", f"could not {action} the run store: {exc}{note}")
         warnings.warn(f"spectral-edge store: {exc}", RuntimeWarning, stacklevel=4)
 
     def _open_run(self, store, run_name, run_config):
@@ -556,13 +558,12 @@ class SpectralMonitor:
         except Exception as exc:
             if self.config.strict or not _store_unavailable(exc):
                 raise
-            self.emit(
+            self._report_store_error(
                 0,
-                "store_error",
-                f"could not open the run store, the monitor keeps its history "
-                f"in memory only (monitor.to_dataframe()): {exc}",
+                exc,
+                " (the monitor keeps its history in memory only: monitor.to_dataframe())",
+                action="open",
             )
-            warnings.warn(f"spectral-edge store: {exc}", RuntimeWarning, stacklevel=3)
             return None
 
     def _create_run(self, store, run_name, run_config):
