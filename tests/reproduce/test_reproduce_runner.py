@@ -170,3 +170,19 @@ def test_probes_at_grokking_and_every_n_steps(tmp_path):
     assert [d["step"] for d in dec] == [60, 120]
     x = np.load(tmp_path / "probes" / "probe-run" / "updates-step-0000060.npy")
     assert x.shape[0] == cfg.monitor_window and x.dtype == np.float32
+
+
+def test_a_new_config_field_at_its_default_does_not_retrain(tmp_path):
+    """Runs recorded before a TrainConfig field existed are the same run while the plan keeps
+    that field at its default, and a different run once it does not."""
+    plan = _tiny_plan()
+    execute(plan, tmp_path, progress=False)
+    spec = plan.specs[0]
+    with open_store(tmp_path) as store:
+        run = store.run(spec.name)
+        train = dict(run.config["train"])
+        del train["weights_every"]  # as recorded before the field was added
+        run.update_config({"train": train}, replace=True)
+        assert run_state(store, spec, tmp_path) == "finished"
+        changed = replace(spec, config=replace(spec.config, weights_every=5))
+        assert run_state(store, changed, tmp_path) == "fresh"

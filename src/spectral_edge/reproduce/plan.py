@@ -182,10 +182,13 @@ def _lm_family(prefix: str, base: TrainConfig, seeds) -> list[RunSpec]:
                 {**t, "optimizer": "adamw", "window": 20, "params": "all", "for": ["C4"]},
             )
         )
+        # Muon at the AdamW run's η: with Moonshot's RMS matching (lab/optim.py) one η means
+        # the same step size for both, and the AdamW half of Muon (embeddings, head, norms)
+        # then trains exactly as in the AdamW run; C2 compares them at matched validation loss
         out.append(
             RunSpec(
                 f"{prefix}/lm-muon-w10-s{seed}",
-                replace(b, optimizer="muon", lr=2e-2),
+                replace(b, optimizer="muon"),
                 {**t, "optimizer": "muon", "window": 10, "params": "all", "for": ["C2"]},
             )
         )

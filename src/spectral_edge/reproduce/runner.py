@@ -62,9 +62,7 @@ def run_state(store, spec: RunSpec, out_dir: Path) -> str:
     run = store.run(spec.name)
     info = run.info
     cfg = info["config"]
-    same = (
-        cfg.get("train") == _normal(asdict(spec.config)) and cfg.get("reproduce") == spec.record()
-    )
+    same = _same_train(cfg.get("train"), spec.config) and cfg.get("reproduce") == spec.record()
     if not same:
         return "fresh"
     if info["status"] == "finished":
@@ -73,6 +71,22 @@ def run_state(store, spec: RunSpec, out_dir: Path) -> str:
     if ckpt.is_file() and not (set(spec.probes) & set(MEMORY_PROBES)):
         return "resume"
     return "fresh"
+
+
+def _same_train(stored: dict | None, config) -> bool:
+    """Whether a stored ``train`` config is the planned one.
+
+    A TrainConfig field added after the run was trained is absent from its record; the run is
+    still the same if the plan leaves that field at its default (the behaviour the run had), so
+    adding an option never retrains a finished campaign.
+    """
+    if stored is None:
+        return False
+    planned = _normal(asdict(config))
+    defaults = _normal(asdict(type(config)()))
+    return all(
+        stored.get(k) == v if k in stored else v == defaults[k] for k, v in planned.items()
+    ) and set(stored) <= set(planned)
 
 
 class _Probes:
