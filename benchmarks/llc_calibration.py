@@ -1,0 +1,175 @@
+"""Calibrate devinterp's SGLD for the LLC on saved weights, and time it beside one monitor snapshot.
+
+For every (run, step) and every combination of the hyper-parameter grid, one
+:func:`spectral_edge.reproduce.llc.llc_at` estimate at the run's saved weights, with the
+diagnostics devinterp's calibration guidance asks for: the loss trace in segments (it should rise
+from L_n(w*) during burn-in and stay flat after it), the drift between the two halves of the draws
+(in LLC units: ≈ 0 next to λ̂ when stationary), failed (non-finite) chains, λ̂ > 0 after
+memorisation, and the seconds it took. Rows go to ``--out`` (CSV) as they are made, the loss
+traces to ``--out`` with ``.npz``.
+
+``--monitor`` also times one :class:`spectral_edge.SpectralMonitor` snapshot (``observe`` at a
+snapshot step, the run's own monitor settings) on the same model in the same process, so the
+cost of an LLC estimate is reported as a ratio to it.
+
+    python benchmarks/llc_calibration.py /work/runs/cpu cpu/modarith-add-wd-s0 \\
+        --steps 0 1000 2000 --lr 3e-6 1e-5 3e-5 --out llc-calibration.csv --monitor
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from spectral_edge.reproduce.llc import CALIBRATED, _run_task, llc_at, saved_weights
+
+
+def load_model(task, path):
+    model = task.build_model()
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["model"])
+    return model
+
+
+def monitor_snapshot_seconds(cfg, task, model, repeats: int = 20) -> float:
+    """Median seconds of one SpectralMonitor.observe at a snapshot step, the run's settings.
+
+    The monitor is filled first (W snapshots), so each timed call pays the full price: flatten
+    the watched parameters, difference them, a new Gram row, the window's spectrum and features.
+    Between calls the weights move by a small step (not timed), as training would move them.
+    """
+    from spectral_edge import SpectralMonitor
+
+    monitor = SpectralMonitor(
+        model,
+        window=cfg.monitor_window,
+        every=1,
+        params=cfg.monitor_params,
+        sketch_dim=cfg.monitor_sketch_dim or None,
+        k_star=cfg.monitor_k_star,
+    )
+    gen = torch.Generator().manual_seed(0)
+
+    def nudge():
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn(p.shape, generator=gen) * 1e-4)
+
+    for _ in range(cfg.monitor_window + 2):
+        nudge()
+        monitor.observe(lr=cfg.lr)
+    times = []
+    for _ in range(repeats):
+        nudge()
+        start = time.perf_counter()
+        monitor.observe(lr=cfg.lr)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main(argv=None) -> pd.DataFrame:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir")
+    parser.add_argument("runs", nargs="+")
+    parser.add_argument("--steps", nargs="+", type=int, help="saved steps (default: all)")
+    parser.add_argument("--lr", nargs="+", type=float, default=[CALIBRATED["lr"]])
+    parser.add_argument(
+        "--n-beta", nargs="+", default=["n"], help="'n' (n/log n), 'm' (m/log m) or a number"
+    )
+    parser.add_argument(
+        "--localization", nargs="+", type=float, default=[CALIBRATED["localization"]]
+    )
+    parser.add_argument("--batch-size", nargs="+", type=int, default=[CALIBRATED["batch_size"]])
+    parser.add_argument("--chains", type=int, default=CALIBRATED["num_chains"])
+    parser.add_argument("--draws", type=int, default=CALIBRATED["num_draws"])
+    parser.add_argument("--burnin", type=int, default=CALIBRATED["num_burnin"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--segments", type=int, default=6, help="trace segments printed")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--monitor", action="store_true", help="time one monitor snapshot too")
+    parser.add_argument("--out", help="CSV of the estimates (traces beside it, .npz)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    rows, traces = [], {}
+    for run in args.runs:
+        cfg, task = _run_task(args.run_dir, run)
+        n = len(task.train[0])
+        weights = dict(saved_weights(args.run_dir, run))
+        steps = args.steps if args.steps else sorted(weights)
+        for step in steps:
+            if step not in weights:
+                print(f"[{run}] no weights at step {step}; skipped", flush=True)
+                continue
+            model = load_model(task, weights[step])
+            with torch.no_grad():
+                evaluated = task.evaluate(model)
+            grid = itertools.product(args.lr, args.n_beta, args.localization, args.batch_size)
+            for lr, nb, gamma, bs in grid:
+                n_beta = None if nb == "n" else (bs / np.log(bs) if nb == "m" else float(nb))
+                est = llc_at(
+                    model,
+                    lambda m, b: task.forward(m, b, cfg.loss_reduction)[0],
+                    task.train,
+                    lr=lr,
+                    n_beta=n_beta,
+                    localization=gamma,
+                    num_chains=args.chains,
+                    num_draws=args.draws,
+                    num_burnin=args.burnin,
+                    batch_size=bs,
+                    seed=args.seed,
+                )
+                trace = est.loss_trace.mean(axis=0)
+                segs = np.array_split(trace, args.segments)
+                row = {
+                    "run": run,
+                    "step": step,
+                    "train_acc": evaluated["train_acc"],
+                    "test_acc": evaluated["test_acc"],
+                    "n": n,
+                    **{k: est.hyperparameters[k] for k in ("lr", "n_beta", "localization")},
+                    "batch_size": bs,
+                    "chains": args.chains,
+                    "draws": args.draws,
+                    "burnin": args.burnin,
+                    **est.summary(),
+                    "trace_max": float(est.loss_trace.max()),
+                    "segments": " ".join(f"{s.mean():.4g}" for s in segs),
+                }
+                rows.append(row)
+                traces[f"{run}|{step}|{lr}|{nb}|{gamma}|{bs}"] = est.loss_trace
+                print(
+                    f"[{run} @{step} acc {evaluated['train_acc']:.2f}/{evaluated['test_acc']:.2f}]"
+                    f" lr {lr:g} nβ {est.hyperparameters['n_beta']:.0f} γ {gamma:g} m {bs}: "
+                    f"llc {est.llc:.2f} ± {est.llc_se:.2f} drift {est.drift:+.2f} "
+                    f"L0 {est.init_loss:.4f} trace [{row['segments']}] "
+                    f"{est.seconds:.1f} s ({est.cpu_seconds:.1f} cpu)",
+                    flush=True,
+                )
+                if args.out:
+                    pd.DataFrame(rows).to_csv(args.out, index=False)
+            if args.monitor:
+                seconds = monitor_snapshot_seconds(cfg, task, model)
+                rows[-1]["monitor_snapshot_seconds"] = seconds
+                llc_s = statistics.median(r["seconds"] for r in rows if r["run"] == run)
+                print(
+                    f"[{run} @{step}] one monitor snapshot {seconds * 1e3:.2f} ms; "
+                    f"median LLC estimate so far {llc_s:.1f} s = {llc_s / seconds:.0f}× a snapshot",
+                    flush=True,
+                )
+    table = pd.DataFrame(rows)
+    if args.out:
+        table.to_csv(args.out, index=False)
+        np.savez_compressed(Path(args.out).with_suffix(".npz"), **traces)
+    return table
+
+
+if __name__ == "__main__":
+    main()
