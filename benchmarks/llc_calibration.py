@@ -37,6 +37,11 @@ def load_model(task, path):
     return model
 
 
+def task_loss(cfg, task):
+    """The trainer's training loss of a batch (the run's own loss_reduction)."""
+    return lambda model, batch: task.forward(model, batch, cfg.loss_reduction)[0]
+
+
 def monitor_snapshot_seconds(cfg, task, model, repeats: int = 20) -> float:
     """Median seconds of one SpectralMonitor.observe at a snapshot step, the run's settings.
 
@@ -115,7 +120,7 @@ def main(argv=None) -> pd.DataFrame:
                 n_beta = None if nb == "n" else (bs / np.log(bs) if nb == "m" else float(nb))
                 est = llc_at(
                     model,
-                    lambda m, b: task.forward(m, b, cfg.loss_reduction)[0],
+                    task_loss(cfg, task),
                     task.train,
                     lr=lr,
                     n_beta=n_beta,

@@ -105,6 +105,53 @@ def cmd_analyze(args) -> None:
     print(summary(monitor, args.store))
 
 
+def cmd_llc(args) -> None:
+    """LLC series of lab runs at their saved weights, into CSVs; see spectral_edge.reproduce.llc."""
+    from pathlib import Path
+
+    import torch
+
+    from spectral_edge.reproduce.llc import llc_series_to_csv, match_runs, saved_weights
+
+    torch.set_num_threads(args.threads)
+    runs = match_runs(args.run_dir, args.runs)
+    if len(runs) > 1 and Path(args.out).suffix == ".csv":
+        raise SpectralEdgeError(
+            f"{len(runs)} runs need a directory for --out (one CSV per run), not {args.out}"
+        )
+    settings = {
+        key: value
+        for key, value in (
+            ("lr", args.lr),
+            ("n_beta", args.n_beta),
+            ("localization", args.localization),
+            ("num_chains", args.chains),
+            ("num_draws", args.draws),
+            ("num_burnin", args.burnin),
+            ("batch_size", args.batch_size),
+        )
+        if value is not None
+    }
+    with_weights = [run for run in runs if saved_weights(args.run_dir, run)]
+    for run in runs:
+        if run not in with_weights:
+            print(f"[{run}] no saved weights (trained without weights_every); skipped")
+    if not with_weights:
+        raise SpectralEdgeError(f"none of {runs} has saved weights under {args.run_dir}")
+    for run in with_weights:
+        path = llc_series_to_csv(
+            args.run_dir,
+            run,
+            args.out,
+            overwrite=args.overwrite,
+            progress=lambda line: print(line, flush=True),
+            steps=args.steps,
+            seed=args.seed,
+            **settings,
+        )
+        print(f"{run}: {path}", flush=True)
+
+
 def cmd_report(args) -> None:
     """Write the self-contained HTML report of a run or a store; see spectral_edge.report."""
     from spectral_edge.report import write_report
@@ -195,6 +242,38 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("out", help="output prefix (…/name.csv, …/name.parquet) or directory")
     export.add_argument("--format", choices=("csv", "parquet"))
     export.set_defaults(func=cmd_export)
+
+    llc = sub.add_parser(
+        "llc", help="the local learning coefficient (devinterp SGLD) at a run's saved weights"
+    )
+    llc.add_argument("run_dir", help="the run directory (its store and weights/)")
+    llc.add_argument(
+        "runs", nargs="+", metavar="RUN", help="run names or patterns, e.g. 'cpu/modarith-add-*'"
+    )
+    llc.add_argument(
+        "--out", required=True, help="a directory (one RUN.csv per run) or, for one run, a .csv"
+    )
+    llc.add_argument("--steps", nargs="+", type=int, help="only these saved steps")
+    llc.add_argument("--seed", type=int, default=0)
+    # defaults: spectral_edge.reproduce.llc.CALIBRATED (docs/early-warning.md), not imported here
+    llc.add_argument("--lr", type=float, help="SGLD step ε (default: the calibrated one)")
+    llc.add_argument("--n-beta", type=float, help="inverse temperature nβ (default n / log n)")
+    llc.add_argument("--localization", type=float, help="γ (default: the calibrated one)")
+    llc.add_argument("--chains", type=int, help="SGLD chains (default: calibrated)")
+    llc.add_argument("--draws", type=int, help="draws per chain (default: calibrated)")
+    llc.add_argument("--burnin", type=int, help="burn-in steps per chain (default: calibrated)")
+    llc.add_argument("--batch-size", type=int, help="SGLD minibatch (default: calibrated)")
+    llc.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: small batches gain little from more, and a shared "
+        "machine's busy cores make them much slower)",
+    )
+    llc.add_argument(
+        "--overwrite", action="store_true", help="redo a CSV already there instead of continuing"
+    )
+    llc.set_defaults(func=cmd_llc)
 
     from spectral_edge.dynamics.analyses import configure_parser
 
