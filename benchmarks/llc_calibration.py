@@ -42,8 +42,8 @@ def task_loss(cfg, task):
     return lambda model, batch: task.forward(model, batch, cfg.loss_reduction)[0]
 
 
-def monitor_snapshot_seconds(cfg, task, model, repeats: int = 20) -> float:
-    """Median seconds of one SpectralMonitor.observe at a snapshot step, the run's settings.
+def monitor_snapshot_seconds(cfg, task, model, repeats: int = 20) -> tuple[float, float]:
+    """Median (wall, CPU) seconds of one SpectralMonitor.observe at a snapshot step.
 
     The monitor is filled first (W snapshots), so each timed call pays the full price: flatten
     the watched parameters, difference them, a new Gram row, the window's spectrum and features.
@@ -69,13 +69,47 @@ def monitor_snapshot_seconds(cfg, task, model, repeats: int = 20) -> float:
     for _ in range(cfg.monitor_window + 2):
         nudge()
         monitor.observe(lr=cfg.lr)
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
         nudge()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         monitor.observe(lr=cfg.lr)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def from_traces(table: pd.DataFrame, traces, burnins, draws, chains) -> pd.DataFrame:
+    """λ̂ of cheaper settings, read off longer chains exactly.
+
+    devinterp seeds chain c with seed + c and gives every chain the same minibatch order, and a
+    chain's first k steps do not depend on how long it runs; so the estimate of (C chains,
+    burn-in B, D draws) is the first C chains' steps B..B+D−1 of a run with more of each.
+    """
+    rows = []
+    for row, key in zip(table.itertuples(), traces, strict=True):
+        trace = traces[key]
+        for c, b, d in itertools.product(chains, burnins, draws):
+            if c > trace.shape[0] or b + d > trace.shape[1]:
+                continue
+            kept = trace[:c, b : b + d]  # (chains, draws)
+            per_chain = row.n_beta * (kept.mean(axis=1) - row.init_loss)
+            rows.append(
+                {
+                    "run": row.run,
+                    "step": row.step,
+                    "lr": row.lr,
+                    "localization": row.localization,
+                    "chains": c,
+                    "burnin": b,
+                    "draws": d,
+                    "steps": c * (b + d),
+                    "llc": per_chain.mean(),
+                    "llc_se": per_chain.std(ddof=1) / np.sqrt(c) if c > 1 else np.nan,
+                    "drift": row.n_beta * (kept[:, d // 2 :].mean() - kept[:, : d // 2].mean()),
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def main(argv=None) -> pd.DataFrame:
@@ -99,7 +133,18 @@ def main(argv=None) -> pd.DataFrame:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--monitor", action="store_true", help="time one monitor snapshot too")
     parser.add_argument("--out", help="CSV of the estimates (traces beside it, .npz)")
+    parser.add_argument(
+        "--from-traces",
+        metavar="CSV",
+        help="estimate nothing: read the cheaper settings --chains-list × --burnin-list × "
+        "--draws-list off this earlier --out (and its .npz)",
+    )
+    parser.add_argument("--chains-list", nargs="+", type=int, default=[1, 2, 4])
+    parser.add_argument("--burnin-list", nargs="+", type=int, default=[50, 100, 150, 200])
+    parser.add_argument("--draws-list", nargs="+", type=int, default=[50, 100])
     args = parser.parse_args(argv)
+    if args.from_traces:
+        return summarize(args.from_traces, args.burnin_list, args.draws_list, args.chains_list)
     torch.set_num_threads(args.threads)
 
     rows, traces = [], {}
@@ -161,19 +206,39 @@ def main(argv=None) -> pd.DataFrame:
                 if args.out:
                     pd.DataFrame(rows).to_csv(args.out, index=False)
             if args.monitor:
-                seconds = monitor_snapshot_seconds(cfg, task, model)
-                rows[-1]["monitor_snapshot_seconds"] = seconds
-                llc_s = statistics.median(r["seconds"] for r in rows if r["run"] == run)
+                wall, cpu = monitor_snapshot_seconds(cfg, task, model)
+                rows[-1]["monitor_snapshot_seconds"] = wall
+                rows[-1]["monitor_snapshot_cpu_seconds"] = cpu
                 print(
-                    f"[{run} @{step}] one monitor snapshot {seconds * 1e3:.2f} ms; "
-                    f"median LLC estimate so far {llc_s:.1f} s = {llc_s / seconds:.0f}× a snapshot",
+                    f"[{run} @{step}] one monitor snapshot {wall * 1e3:.2f} ms "
+                    f"({cpu * 1e3:.2f} ms cpu)",
                     flush=True,
                 )
     table = pd.DataFrame(rows)
     if args.out:
         table.to_csv(args.out, index=False)
         np.savez_compressed(Path(args.out).with_suffix(".npz"), **traces)
+    if args.monitor and len(table):
+        cost = table[["seconds", "cpu_seconds"]].median()
+        snap = table[["monitor_snapshot_seconds", "monitor_snapshot_cpu_seconds"]].median()
+        print(
+            f"median LLC estimate {cost.seconds:.1f} s ({cost.cpu_seconds:.1f} s cpu) over "
+            f"{len(table)} estimates; one monitor snapshot {snap.iloc[0] * 1e3:.2f} ms "
+            f"({snap.iloc[1] * 1e3:.2f} ms cpu): an estimate costs "
+            f"{cost.seconds / snap.iloc[0]:.0f}× a snapshot "
+            f"({cost.cpu_seconds / snap.iloc[1]:.0f}× in cpu time)"
+        )
     return table
+
+
+def summarize(csv: str, burnins, draws, chains) -> pd.DataFrame:
+    """--from-traces: cheaper settings read off a calibration run's saved traces."""
+    table = pd.read_csv(csv)
+    with np.load(Path(csv).with_suffix(".npz")) as npz:
+        traces = {k: npz[k] for k in npz.files}
+    out = from_traces(table, traces, burnins, draws, chains)
+    print(out.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
+    return out
 
 
 if __name__ == "__main__":

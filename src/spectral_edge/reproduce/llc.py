@@ -58,6 +58,12 @@ loss traces stationary after burn-in, no divergence, λ̂ > 0 after memorisation
 campaign can afford. :func:`llc_series` uses them for every checkpoint of every run, so that an
 LLC series is comparable within and across runs.
 
+γ is large there (weights of RMS 0.05 per coordinate after grokking: a weak prior lets the chains
+walk off to chance-level loss, and λ̂ then only measures nβ·(log p − L_n)), and ε is small (the
+sharpest checkpoints, after grokking, diverge above it). At a finite γ a direction of curvature
+h counts ½·nβh/(nβh + γ) towards λ̂, not ½: the number is the LLC *at that localisation*,
+comparable across checkpoints and runs measured with the same γ, not an absolute count.
+
 ``devinterp`` is an optional dependency (``pip install spectral-edge[llc]``), imported only when an
 estimate is made.
 """
@@ -86,15 +92,16 @@ from spectral_edge.errors import SpectralEdgeError
 
 DEVINTERP_VERSION = "2.0.1"
 
-# Chosen on the tuning seed (cpu/modarith-add-wd-s0 and -wd0-s0); see the docs section named in
-# the module docstring for what was tried and why. n_beta None means n / log n.
+# Chosen once on the tuning seed's transformer runs (cpu/modarith-add-wd-s0 and -wd0-s0) for the
+# sharpest of their checkpoints (after grokking); what was tried and why is in
+# docs/early-warning.md, "The local learning coefficient (LLC): calibration". n_beta None: n/log n.
 CALIBRATED: dict = {
-    "lr": 1e-5,
+    "lr": 3e-7,
     "n_beta": None,
-    "localization": 100.0,
-    "num_chains": 4,
-    "num_draws": 200,
-    "num_burnin": 100,
+    "localization": 3e4,
+    "num_chains": 2,
+    "num_draws": 100,
+    "num_burnin": 200,
     "batch_size": 64,
 }
 
