@@ -14,6 +14,11 @@ cost of an LLC estimate is reported as a ratio to it.
 
     python benchmarks/llc_calibration.py /work/runs/cpu cpu/modarith-add-wd-s0 \\
         --steps 0 1000 2000 --lr 3e-6 1e-5 3e-5 --out llc-calibration.csv --monitor
+    python benchmarks/llc_calibration.py --from-traces llc-calibration.csv \\
+        --chains-list 1 2 --burnin-list 50 100     # cheaper settings, read off those traces
+
+The commands that chose :data:`spectral_edge.reproduce.llc.CALIBRATED` are in
+docs/early-warning.md, "The local learning coefficient (LLC): calibration".
 """
 
 from __future__ import annotations
@@ -114,8 +119,8 @@ def from_traces(table: pd.DataFrame, traces, burnins, draws, chains) -> pd.DataF
 
 def main(argv=None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir")
-    parser.add_argument("runs", nargs="+")
+    parser.add_argument("run_dir", nargs="?")
+    parser.add_argument("runs", nargs="*")
     parser.add_argument("--steps", nargs="+", type=int, help="saved steps (default: all)")
     parser.add_argument("--lr", nargs="+", type=float, default=[CALIBRATED["lr"]])
     parser.add_argument(
@@ -145,6 +150,8 @@ def main(argv=None) -> pd.DataFrame:
     args = parser.parse_args(argv)
     if args.from_traces:
         return summarize(args.from_traces, args.burnin_list, args.draws_list, args.chains_list)
+    if not args.run_dir or not args.runs:
+        parser.error("give RUN_DIR and at least one RUN (or --from-traces CSV)")
     torch.set_num_threads(args.threads)
 
     rows, traces = [], {}
@@ -237,7 +244,7 @@ def summarize(csv: str, burnins, draws, chains) -> pd.DataFrame:
     with np.load(Path(csv).with_suffix(".npz")) as npz:
         traces = {k: npz[k] for k in npz.files}
     out = from_traces(table, traces, burnins, draws, chains)
-    print(out.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
+    print(out.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     return out
 
 
