@@ -40,12 +40,15 @@ from spectral_edge.core.sketch import make_sketch
 from spectral_edge.core.spectrum import K_STAR_VARIANTS, WindowSpectrum
 from spectral_edge.core.stability import adiabatic_regime
 from spectral_edge.errors import SpectralEdgeError
+from spectral_edge.lifecycle import RunCloser, resumable_run
+from spectral_edge.metrics import check_metric_names
 from spectral_edge.snapshot import (
     ParameterLayout,
     Selection,
     describe_selection,
     select_parameters,
 )
+from spectral_edge.training_config import describe_optimizers
 
 LR_POLICIES = ("first", "max", "mean")
 # Store writes refused by a full disk or read-only store, kept for a retry: about 50 MB at most.
@@ -171,6 +174,12 @@ class SpectralMonitor:
         strict: let errors inside the monitor raise into the training loop.
         run_name, run_config: name of the created run and extra configuration to record with it
             (seeds, model, data: whatever makes the run reproducible).
+        overwrite: replace a run of that name in the store (and everything it logged).
+        resume: continue the run of that name if there is one (status back to ``running``;
+            restore the monitor itself with :meth:`load_state_dict`), else create it.
+        metric_names: which logged metric is which canonical one, for names the vocabulary
+            of :mod:`spectral_edge.metrics` does not know, e.g. ``{"test_acc": "val_top1"}``
+            (what grokking is detected on); recorded as ``config["metric_names"]``.
         callbacks: functions called as ``f(event, monitor)`` for every event.
         window_callbacks: functions called as ``f(record, monitor)`` for every new window (a
             tracker, a live plot); failures are reported like the monitor's own.
@@ -202,6 +211,9 @@ class SpectralMonitor:
         strict: bool = False,
         run_name: str | None = None,
         run_config: dict | None = None,
+        overwrite: bool = False,
+        resume: bool = False,
+        metric_names: dict[str, str] | None = None,
         callbacks: list[Callable] | None = None,
         window_callbacks: list[Callable] | None = None,
         reduce: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -256,7 +268,14 @@ class SpectralMonitor:
         self._hook = None
         self._optimizers: list[torch.optim.Optimizer] = []
         self.run = None
-        self.run = self._open_run(store, run_name, run_config)
+        self._closer = None  # finishes the run this monitor opened (spectral_edge.lifecycle)
+        if overwrite and resume:
+            raise SpectralEdgeError(
+                "overwrite=True replaces a run and resume=True continues it: pass one of them"
+            )
+        names = check_metric_names(metric_names)
+        run_config = {**({"metric_names": names} if names else {}), **(run_config or {})}
+        self.run = self._open_run(store, run_name, run_config, overwrite, resume)
 
     # -- public --------------------------------------------------------------------------------
 
@@ -285,12 +304,35 @@ class SpectralMonitor:
         self.detach()
         self._optimizers = [optimizer, *more]
         self._hook = optimizer.register_step_post_hook(lambda *_: self.observe())
+        self.record_config(describe_optimizers(self._optimizers))
         return self
 
     def detach(self) -> None:
         if self._hook is not None:
             self._hook.remove()
             self._hook = None
+
+    def record_config(self, updates: dict) -> None:
+        """Add what the run's config should say about the training (the optimizer, framework
+        arguments) to the stored run; a later value of a key replaces the earlier one."""
+        if self.run is not None and updates and hasattr(self.run, "update_config"):
+            self._guarded(lambda: self.run.update_config(updates, replace=True), 0)
+
+    def close(self, status: str = "finished") -> None:
+        """Training is over: stop observing and finish the run this monitor opened (status
+        ``finished``, or ``failed``/``interrupted``). Also done by ``with SpectralMonitor(...)``,
+        when the monitor is garbage-collected, and at interpreter exit. Idempotent; a run
+        handed in as ``store=`` is its creator's to finish."""
+        self.detach()
+        if self._closer is not None:
+            self._closer.close(status)
+
+    def __enter__(self) -> SpectralMonitor:
+        return self
+
+    def __exit__(self, exc_type, *rest) -> None:
+        failed = "interrupted" if exc_type is KeyboardInterrupt else "failed"
+        self.close("finished" if exc_type is None else failed)
 
     def observe(self, step: int | None = None, lr: float | None = None) -> WindowRecord | None:
         """Record optimizer step ``step`` (default: count calls); returns a new window or None."""
@@ -314,12 +356,14 @@ class SpectralMonitor:
             self._guarded(lambda: self.run.log_metrics(int(step), metrics), step)
 
     def to_dataframe(self):
-        """One row per window: step, every feature and the regime."""
+        """One row per window: step, every feature and the regime (k* and w as ints)."""
         import pandas as pd
+
+        from spectral_edge.store import integer_columns
 
         if not self.history:  # the same empty frame as a run store's windows()
             return pd.DataFrame({"step": np.array([], dtype=np.int64)})
-        return pd.DataFrame(self.history)
+        return integer_columns(pd.DataFrame(self.history))
 
     # -- the snapshot --------------------------------------------------------------------------
 
@@ -547,14 +591,16 @@ class SpectralMonitor:
         self.emit(step, "store_error", f"could not {action} the run store: {exc}{note}")
         warnings.warn(f"spectral-edge store: {exc}", RuntimeWarning, stacklevel=4)
 
-    def _open_run(self, store, run_name, run_config):
+    def _open_run(self, store, run_name, run_config, overwrite=False, resume=False):
         """The run to write to; a store that cannot be opened is reported, not raised."""
         if store is None:
             return None
         if hasattr(store, "log_window"):
             return store
         try:
-            return self._create_run(store, run_name, run_config)
+            run = self._create_run(store, run_name, run_config, overwrite, resume)
+            self._closer = RunCloser(self, run)
+            return run
         except Exception as exc:
             if self.config.strict or not _store_unavailable(exc):
                 raise
@@ -566,16 +612,24 @@ class SpectralMonitor:
             )
             return None
 
-    def _create_run(self, store, run_name, run_config):
+    def _create_run(self, store, run_name, run_config, overwrite, resume):
         from spectral_edge.store import RunStore, open_store
 
         if not isinstance(store, RunStore):
             store = open_store(store)
         config = {"monitor": self.describe(), **(run_config or {})}
+        if resume:
+            run = resumable_run(store, run_name, config["monitor"])
+            if run is not None:
+                return run
         seeds = {"sketch_seed": self.config.seed}
         seeds.update((run_config or {}).get("seeds", {}))
         return store.create_run(
-            run_name, config=config, seeds=seeds, definitions=self.definitions()
+            run_name,
+            config=config,
+            seeds=seeds,
+            definitions=self.definitions(),
+            overwrite=overwrite,
         )
 
     def definitions(self) -> dict:

@@ -89,13 +89,23 @@ class RunData:
         return self.info.get("status")
 
     def column(self, name: str) -> pd.DataFrame | None:
-        """(step, name) rows with a finite value, from the windows or else the metrics."""
-        for frame in (self.windows, self.metrics):
-            if name in frame.columns:
-                sub = frame[["step", name]].copy()
-                sub[name] = pd.to_numeric(sub[name], errors="coerce")
-                return sub[np.isfinite(sub[name].to_numpy(dtype=float))]
-        return None
+        """(step, name) rows with a finite value, from the windows or else the metrics.
+
+        A metric is found by the vocabulary of :mod:`spectral_edge.metrics`: ``test_loss`` reads
+        the run's ``eval_loss`` or ``val_loss``, after the names its config declares.
+        """
+        from spectral_edge.metrics import declared_names, find_metric
+
+        found = name if name in self.windows.columns else None
+        frame = self.windows
+        if found is None:
+            frame = self.metrics
+            found = find_metric(frame, name, declared_names(self.config))
+        if found is None:
+            return None
+        sub = frame[["step", found]].rename(columns={found: name})
+        sub[name] = pd.to_numeric(sub[name], errors="coerce")
+        return sub[np.isfinite(sub[name].to_numpy(dtype=float))]
 
 
 def load_run_data(source, *, metrics=None, events=None, config=None, name=None) -> RunData:
