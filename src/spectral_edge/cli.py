@@ -14,9 +14,12 @@ from spectral_edge.errors import SpectralEdgeError
 
 
 def cmd_runs(args) -> None:
-    """List the runs of a store."""
+    """List the runs of a store; delete runs by name or id, or prune the empty ones."""
     from spectral_edge.store import open_store
 
+    if args.delete or args.prune:
+        _delete_runs(args)
+        return
     with open_store(args.store, read_only=True) as store:
         table = store.runs()
     if table.empty:
@@ -25,12 +28,31 @@ def cmd_runs(args) -> None:
     print(table.to_string(index=False))
 
 
+def _delete_runs(args) -> None:
+    from spectral_edge.store import open_store
+
+    verb = "would delete" if args.dry_run else "deleted"
+    with open_store(args.store, read_only=args.dry_run) as store:
+        runs = [store.run(key) for key in args.delete]  # every name checked before any deletion
+        names = [run.name for run in runs] + (store.empty_runs() if args.prune else [])
+        names = list(dict.fromkeys(names))
+        if not args.dry_run:
+            for name in names:
+                store.delete_run(name)
+    if not names:
+        print(f"no empty runs in {args.store}: nothing to delete")
+    for name in names:
+        print(f"{verb} run {name!r}")
+
+
 def cmd_export(args) -> None:
-    """Export one run's windows, metrics, events and configuration to CSV or Parquet."""
+    """Export one run to CSV or Parquet: its four tables, or one of them with --part."""
     from spectral_edge.store import open_store
 
     with open_store(args.store, read_only=True) as store:
-        written = store.run(args.run).export(args.out, format=args.format)
+        written = store.run(args.run).export(args.out, format=args.format, part=args.part)
+    if len(written) > 1:
+        print(f"wrote {len(written)} files ({', '.join(written)}):")
     for kind, path in written.items():
         print(f"{kind:>8}: {path}")
 
@@ -150,19 +172,37 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue from its checkpoint")
     train.set_defaults(func=cmd_train)
 
-    runs = sub.add_parser("runs", help="list the runs in a store")
+    runs = sub.add_parser(
+        "runs",
+        help="list the runs in a store (or delete some)",
+        description="List the runs in a store: status (running, finished, failed, interrupted: "
+        "a run whose process died), windows, last step. --delete and --prune remove runs.",
+    )
     runs.add_argument("store", help="a store file or directory")
+    runs.add_argument(
+        "--delete", nargs="+", default=[], metavar="RUN", help="delete these runs (names or ids)"
+    )
+    runs.add_argument(
+        "--prune",
+        action="store_true",
+        help="delete the runs without any window that are not running",
+    )
+    runs.add_argument(
+        "--dry-run", action="store_true", help="with --delete/--prune: say what would go"
+    )
     runs.set_defaults(func=cmd_runs)
 
     report = sub.add_parser("report", help="write the HTML report of a run or a store")
     report.add_argument("source", metavar="RUN_OR_STORE", help="a store file or directory")
-    report.add_argument("--run", help="report this run only (default: every run of the store)")
+    report.add_argument(
+        "--run", help="report this run only, by name or id (default: every run of the store)"
+    )
     report.add_argument("--out", help="HTML file (default: report.html beside the store)")
     report.set_defaults(func=cmd_report)
 
     compare = sub.add_parser("compare", help="compare runs of a store side by side")
     compare.add_argument("store", help="a store file or directory")
-    compare.add_argument("runs", nargs="+", metavar="RUN", help="two or more run names")
+    compare.add_argument("runs", nargs="+", metavar="RUN", help="two or more run names or ids")
     compare.add_argument("--out", help="also write an HTML page with the curves compared")
     compare.set_defaults(func=cmd_compare)
 
@@ -185,17 +225,27 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--overwrite", action="store_true", help="replace a run of that name")
     analyze.set_defaults(func=cmd_analyze)
 
-    export = sub.add_parser("export", help="export a run to CSV or Parquet")
-    export.add_argument("store")
+    export = sub.add_parser(
+        "export",
+        help="export a run to CSV or Parquet",
+        description="A run is four things, so export writes a set of files: OUT=out/x.csv writes "
+        "out/x_windows.csv, out/x_metrics.csv, out/x_events.csv and out/x_run.json (config, "
+        "seeds, definitions); a directory OUT receives <run>_windows.csv and so on. With "
+        "--part, exactly one file: OUT itself.",
+    )
+    export.add_argument("store", help="a store file or directory")
     export.add_argument("run", help="run name or id")
-    export.add_argument("out", help="output prefix (…/name.csv, …/name.parquet) or directory")
-    export.add_argument("--format", choices=("csv", "parquet"))
+    export.add_argument(
+        "out", help="a prefix such as out/x.csv, a directory, or with --part the file to write"
+    )
+    export.add_argument("--format", choices=("csv", "parquet"), help="needed for a directory")
+    export.add_argument(
+        "--part", choices=("windows", "metrics", "events"), help="write this one table to OUT"
+    )
     export.set_defaults(func=cmd_export)
 
-    from spectral_edge.dynamics.analyses import configure_parser
-
     dynamics = sub.add_parser("dynamics", help="run a dynamics analysis on a stored run")
-    configure_parser(dynamics)
+    dynamics_arguments(dynamics)
     dynamics.set_defaults(func=cmd_dynamics)
 
     rep = sub.add_parser("reproduce", help="run and score the thesis' twenty predictions")
@@ -206,6 +256,29 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--no-train", action="store_true", help="only evaluate the stored runs")
     rep.set_defaults(func=cmd_reproduce)
     return parser
+
+
+def dynamics_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``spectral-edge dynamics`` (see :mod:`spectral_edge.dynamics.analyses`)."""
+    parser.add_argument("store", help="a store file or directory")
+    parser.add_argument("run", help="run name or id")
+    parser.add_argument(
+        "analysis", help="analysis name(s), comma-separated, or 'list' to show them"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an analysis option (repeatable); with several analyses write NAME.KEY=VALUE",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="compute and print, write nothing")
+    parser.add_argument(
+        "--to-config", action="store_true", help="also store results under config['analyses']"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the results as one JSON document {name: result}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -59,6 +59,7 @@ DEFAULT_FILENAME = "spectral_edge.sqlite"
 SCHEMA_VERSION = 1
 _FILE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 _EXPORT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+EXPORT_PARTS = ("windows", "metrics", "events")
 
 # Version 1. A future version N adds _MIGRATIONS[N], the SQL that upgrades a version N - 1 store.
 _SCHEMA = """
@@ -653,14 +654,23 @@ class Run:
 
     # -- export ---------------------------------------------------------------------------------
 
-    def export(self, path: str | os.PathLike[str], format: str | None = None) -> dict[str, Path]:
-        """Write windows, metrics, events and run info; returns ``{part: file written}``.
+    def export(
+        self, path: str | os.PathLike[str], format: str | None = None, part: str | None = None
+    ) -> dict[str, Path]:
+        """Write the run's tables; returns ``{part: file written}``.
 
-        ``path`` ending in ``.csv`` or ``.parquet`` (``.pq``) is a prefix: ``out/exp.csv`` writes
+        A run is four things, so by default this writes a *set* of four files: windows, metrics,
+        events and the run's info (config, seeds, definitions, environment) as JSON. ``path``
+        ending in ``.csv`` or ``.parquet`` (``.pq``) is then a prefix: ``out/exp.csv`` writes
         ``out/exp_windows.csv``, ``out/exp_metrics.csv``, ``out/exp_events.csv`` and
         ``out/exp_run.json``. Any other path is a directory (created if needed) that receives
         ``<run name>_windows.csv`` and so on; ``format`` (``"csv"`` or ``"parquet"``) is then
-        required. Event evidence is written as a JSON string. Parquet needs pyarrow.
+        required.
+
+        ``part="windows"`` (or ``"metrics"``, ``"events"``) writes that one table to exactly
+        ``path``, a file ending in ``.csv`` or ``.parquet``.
+
+        Event evidence is written as a JSON string. Parquet needs pyarrow.
         """
         path = Path(path)
         inferred = _EXPORT_FORMATS.get(path.suffix.lower())
@@ -673,6 +683,16 @@ class Run:
             )
         if inferred is not None and inferred != fmt:
             raise SpectralEdgeError(f"export path {str(path)!r} does not match format={fmt!r}")
+        if part is not None and part not in EXPORT_PARTS:
+            raise SpectralEdgeError(
+                f"cannot export part {part!r} of run {self.name!r}: choose one of "
+                f"{', '.join(EXPORT_PARTS)} (or none, for all of them and the run's info)"
+            )
+        if part is not None and inferred is None:
+            raise SpectralEdgeError(
+                f"exporting the {part} of run {self.name!r} writes one file: give a path ending "
+                f"in .csv or .parquet, not {str(path)!r}"
+            )
         if fmt == "parquet":
             try:
                 import pyarrow  # noqa: F401  (only to fail early with a clear message)
@@ -685,27 +705,35 @@ class Run:
             directory, prefix = path.parent, path.stem + "_"
         else:
             directory, prefix = path, re.sub(r"[^\w.-]", "_", self.name) + "_"
-        events = self.events()
-        events["evidence"] = [json.dumps(e) for e in events["evidence"]]
-        frames = {"windows": self.windows(), "metrics": self.metrics(), "events": events}
+        parts = EXPORT_PARTS if part is None else (part,)
         written = {}
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            for part, frame in frames.items():
-                written[part] = directory / f"{prefix}{part}.{fmt}"
+            for name in parts:
+                target = path if part is not None else directory / f"{prefix}{name}.{fmt}"
+                written[name] = target
+                frame = self._table(name)
                 if fmt == "csv":
                     # Quote every string (names included): a name holding a lone '\r' was
                     # written bare and read back as a line break, shifting every column.
-                    frame.to_csv(written[part], index=False, quoting=csv.QUOTE_NONNUMERIC)
+                    frame.to_csv(target, index=False, quoting=csv.QUOTE_NONNUMERIC)
                 else:
-                    frame.to_parquet(written[part], index=False)
-            written["run"] = directory / f"{prefix}run.json"
-            written["run"].write_text(json.dumps(self.info, indent=2) + "\n", encoding="utf-8")
+                    frame.to_parquet(target, index=False)
+            if part is None:
+                written["run"] = directory / f"{prefix}run.json"
+                written["run"].write_text(json.dumps(self.info, indent=2) + "\n", encoding="utf-8")
         except OSError as exc:
             raise SpectralEdgeError(
                 f"cannot export run {self.name!r} to {directory}: {exc}"
             ) from exc
         return written
+
+    def _table(self, part: str) -> pd.DataFrame:
+        if part == "events":
+            events = self.events()
+            events["evidence"] = [json.dumps(e) for e in events["evidence"]]
+            return events
+        return self.windows() if part == "windows" else self.metrics()
 
 
 # -- helpers ------------------------------------------------------------------------------------

@@ -535,24 +535,11 @@ def _parse_value(text: str):
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``spectral-edge dynamics`` (registered by spectral_edge.cli)."""
-    parser.add_argument("store", help="a store file or directory")
-    parser.add_argument("run", help="run name or id")
-    parser.add_argument(
-        "analysis", help="analysis name(s), comma-separated, or 'list' to show them"
-    )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="an analysis option (repeatable); with several analyses write NAME.KEY=VALUE",
-    )
-    parser.add_argument("--dry-run", action="store_true", help="compute and print, write nothing")
-    parser.add_argument(
-        "--to-config", action="store_true", help="also store results under config['analyses']"
-    )
-    parser.add_argument("--json", action="store_true", help="print the full results as JSON")
+    """Arguments of ``spectral-edge dynamics``; they are defined in :mod:`spectral_edge.cli`,
+    which must not import the analyses (and torch) to print its help."""
+    from spectral_edge.cli import dynamics_arguments
+
+    dynamics_arguments(parser)
 
 
 def cli(args) -> None:
