@@ -119,6 +119,7 @@ def cmd_analyze(args) -> None:
         sketch=args.sketch,
         seed=args.seed,
         k_star=args.k_star,
+        metrics=args.metrics,
     )
     print(summary(monitor, args.store))
 
@@ -222,6 +223,13 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--seed", type=int, default=0, help="sketch seed")
     analyze.add_argument("--k-star", default="plain", help="k* variant (default plain)")
     analyze.add_argument("--lr", type=float, help="η when the checkpoints do not store it")
+    analyze.add_argument(
+        "--metrics",
+        metavar="CSV_OR_KEYS",
+        help="training metrics to store beside the windows: a CSV with a step column, or the "
+        "key(s) holding them in each checkpoint (e.g. metrics, or loss,val_acc); default: a "
+        "'metrics' dict when checkpoints have one, and HF trainer_state.json log history",
+    )
     analyze.add_argument("--overwrite", action="store_true", help="replace a run of that name")
     analyze.set_defaults(func=cmd_analyze)
 

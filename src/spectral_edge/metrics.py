@@ -56,6 +56,7 @@ A run can declare which of its metrics is which, for names the rule does not cov
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -69,6 +70,7 @@ __all__ = [
     "check_metric_names",
     "declared_names",
     "find_metric",
+    "numeric_metrics",
 ]
 
 CANONICAL: dict[str, str] = {
@@ -114,6 +116,19 @@ def canonical_name(name: str) -> str | None:
     if words[0] in _HELD_OUT_WORDS:
         return f"test_{kind}"
     return None
+
+
+def numeric_metrics(logs: Mapping[str, Any]) -> tuple[dict[str, float], bool]:
+    """``(finite numeric entries, is_summary)`` of one log record (a framework's ``logs`` dict,
+    an HF ``log_history`` entry). ``is_summary`` marks the Hugging Face Trainer's end-of-training
+    record (it holds ``train_runtime``): its ``train_loss`` is the run's average, not a loss at
+    that step, so it belongs in the run's config, not beside the per-step metrics."""
+    numbers = {
+        str(k): float(v)
+        for k, v in logs.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    }
+    return numbers, "train_runtime" in numbers
 
 
 def check_metric_names(names: Mapping[str, str] | None) -> dict[str, str]:

@@ -22,7 +22,6 @@ rank 0 writes the store and the state file of replicated (DDP) parameters.
 
 from __future__ import annotations
 
-import math
 import os
 
 import torch
@@ -30,6 +29,7 @@ import torch
 from spectral_edge.errors import SpectralEdgeError
 from spectral_edge.integrations._session import MonitorSession
 from spectral_edge.integrations.distributed import global_rank
+from spectral_edge.metrics import numeric_metrics
 from spectral_edge.training_config import describe_optimizers, plain_values
 
 STATE_FILE = "spectral_edge_monitor.pt"
@@ -134,12 +134,8 @@ class SpectralEdgeTrainerCallback(transformers.TrainerCallback):
         monitor = self.session.monitor
         if monitor is None or not logs:
             return
-        numbers = {
-            k: float(v)
-            for k, v in logs.items()
-            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-        }
-        if "train_runtime" in numbers:
+        numbers, summary = numeric_metrics(logs)
+        if summary:
             # The end-of-training summary: train_loss there is the run's average, not a loss
             # at this step; as a metric it would be a lone point beside the per-step "loss".
             monitor.record_config({"train_summary": numbers})
