@@ -59,7 +59,17 @@ def describe_optimizers(optimizers: Sequence) -> dict[str, Any]:
     return out
 
 
+def _unwrapped(optimizer):
+    """The optimizer under a framework's wrapper (accelerate's ``AcceleratedOptimizer`` keeps
+    it as ``.optimizer``), whose class is the one a user chose."""
+    inner = getattr(optimizer, "optimizer", None)
+    while inner is not None and inner is not optimizer and hasattr(inner, "param_groups"):
+        optimizer, inner = inner, getattr(inner, "optimizer", None)
+    return optimizer
+
+
 def _describe(optimizer) -> dict[str, Any]:
+    optimizer = _unwrapped(optimizer)
     groups = getattr(optimizer, "param_groups", None) or [{}]
     settings = plain_values({k: v for k, v in groups[0].items() if k != "params"})
     if len(groups) > 1:
