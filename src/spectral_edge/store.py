@@ -675,14 +675,6 @@ class Run:
         path = Path(path)
         inferred = _EXPORT_FORMATS.get(path.suffix.lower())
         fmt = format if format is not None else inferred
-        if fmt not in ("csv", "parquet"):
-            given = f"format {format!r}" if format is not None else f"the suffix of {str(path)!r}"
-            raise SpectralEdgeError(
-                f"cannot export run {self.name!r} with {given}: use a path ending in .csv or "
-                ".parquet, or pass format='csv' or format='parquet'"
-            )
-        if inferred is not None and inferred != fmt:
-            raise SpectralEdgeError(f"export path {str(path)!r} does not match format={fmt!r}")
         if part is not None and part not in EXPORT_PARTS:
             raise SpectralEdgeError(
                 f"cannot export part {part!r} of run {self.name!r}: choose one of "
@@ -693,6 +685,14 @@ class Run:
                 f"exporting the {part} of run {self.name!r} writes one file: give a path ending "
                 f"in .csv or .parquet, not {str(path)!r}"
             )
+        if fmt not in ("csv", "parquet"):
+            given = f"format {format!r}" if format is not None else f"the suffix of {str(path)!r}"
+            raise SpectralEdgeError(
+                f"cannot export run {self.name!r} with {given}: use a path ending in .csv or "
+                ".parquet, or pass format='csv' or format='parquet'"
+            )
+        if inferred is not None and inferred != fmt:
+            raise SpectralEdgeError(f"export path {str(path)!r} does not match format={fmt!r}")
         if fmt == "parquet":
             try:
                 import pyarrow  # noqa: F401  (only to fail early with a clear message)

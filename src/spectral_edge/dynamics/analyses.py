@@ -33,7 +33,7 @@ from spectral_edge.dynamics.gapflow import gap_flow_regression
 from spectral_edge.dynamics.grokking import summary_from_frames
 from spectral_edge.dynamics.lags import granger_test, lag_analysis, lag_flip
 from spectral_edge.dynamics.ode import fit_gap_flow, fit_signal_strength
-from spectral_edge.dynamics.phases import detect_phases_frame
+from spectral_edge.dynamics.phases import detect_phases_frame, full_windows, phase_settings
 from spectral_edge.dynamics.stability_analysis import (
     adiabatic_summary,
     alpha_hierarchy,
@@ -317,11 +317,20 @@ def _commutator_onset(run, column="commutator_defect"):
     return commutator_onset(m["step"], m[column])
 
 
-@_register("phases", "rise / plateau / collapse of a window quantity", column="gap_ratio")
-def _phases(run, column="gap_ratio"):
-    w = _windows(run)
+@_register(
+    "phases",
+    "rise / plateau / collapse of a window quantity, over the full windows, with the run's "
+    "online settings",
+    column=None,
+)
+def _phases(run, column=None):
+    config = getattr(run, "config", None)
+    settings = phase_settings(config)
+    column = column or settings.pop("quantity")
+    settings.pop("quantity", None)
+    w = full_windows(_windows(run), config)
     _column(w, column, "windows")
-    return detect_phases_frame(w, column).to_dict()
+    return detect_phases_frame(w, column, **settings).to_dict()
 
 
 @_register(

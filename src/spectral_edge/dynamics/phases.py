@@ -77,7 +77,9 @@ __all__ = [
     "collapse_sensitivity",
     "detect_phases",
     "detect_phases_frame",
+    "full_windows",
     "min_windows",
+    "phase_settings",
 ]
 
 DEFAULT_TAU = 1.20
@@ -328,6 +330,43 @@ def detect_phases_frame(frame, column: str = "gap_ratio", **kwargs) -> PhaseResu
             )
     kwargs.setdefault("quantity", column)
     return detect_phases(frame["step"].to_numpy(), frame[column].to_numpy(), **kwargs)
+
+
+def phase_settings(config) -> dict:
+    """τ, smoothing, plateau band and quantity of a stored run's phase detection, as it ran
+    online: the lab's ``config["train"]`` (``phase_tau``...), else the monitor's recorded
+    tracker (``config["monitor"]["phase_tracker"]``), else the defaults."""
+
+    def section(mapping, key):
+        value = mapping.get(key) if isinstance(mapping, Mapping) else None
+        return value if isinstance(value, Mapping) else {}
+
+    train = section(config, "train")
+    tracker = section(section(config, "monitor"), "phase_tracker")
+    return {
+        "tau": float(train.get("phase_tau", tracker.get("tau", DEFAULT_TAU))),
+        "smooth": int(train.get("phase_smooth", tracker.get("smooth", DEFAULT_SMOOTH))),
+        "plateau_frac": float(tracker.get("plateau_frac", PLATEAU_FRAC)),
+        "quantity": str(train.get("phase_quantity", tracker.get("quantity", "gap_ratio"))),
+    }
+
+
+def full_windows(windows, config=None):
+    """The windows (a DataFrame with a ``w`` column) holding W updates.
+
+    The first W − 2 windows of a run, and of each restart, are still filling: they hold fewer
+    updates and are not comparable. The online tracker never sees them (the monitor feeds it
+    full windows only), so the offline phases of a stored run leave them out too; otherwise
+    the offline rise starts at the first, filling window while the online one starts later.
+    W is ``config["monitor"]["window"]``, else the largest ``w``.
+    """
+    if "w" not in windows.columns or len(windows) == 0:
+        return windows
+    size = windows["w"].to_numpy(dtype=float)
+    monitor = config.get("monitor") if isinstance(config, Mapping) else None
+    window = monitor.get("window") if isinstance(monitor, Mapping) else None
+    full = size == (window if isinstance(window, int) else np.nanmax(size))
+    return windows[full].reset_index(drop=True)
 
 
 def collapse_sensitivity(

@@ -44,9 +44,7 @@ __all__ = [
     "RunData",
     "load_run_data",
     "new_figure",
-    "full_windows",
     "phase_result",
-    "phase_settings",
     "plot_adiabatic",
     "plot_comparison",
     "plot_g23",
@@ -151,44 +149,21 @@ def _section(config: Mapping, key: str) -> Mapping:
     return value if isinstance(value, Mapping) else {}
 
 
-def phase_settings(config: Mapping) -> dict[str, Any]:
-    """τ, smoothing, plateau band and quantity of a run's phase detection, as it ran online:
-    the lab's ``config["train"]`` (``phase_tau``...), else the monitor's recorded tracker
-    (``config["monitor"]["phase_tracker"]``), else the defaults."""
-    train = _section(config, "train")
-    tracker = _section(_section(config, "monitor"), "phase_tracker")
-    return {
-        "tau": float(train.get("phase_tau", tracker.get("tau", 1.2))),
-        "smooth": int(train.get("phase_smooth", tracker.get("smooth", 5))),
-        "plateau_frac": float(tracker.get("plateau_frac", 0.85)),
-        "quantity": str(train.get("phase_quantity", tracker.get("quantity", "gap_ratio"))),
-    }
-
-
-def full_windows(data: RunData) -> pd.DataFrame:
-    """The windows holding W updates. The first W − 2 windows of a run (and of each restart)
-    are still filling, hold fewer updates and are not comparable; the online phase tracker and
-    warning never see them, and the offline phases leave them out too, so both agree."""
-    w = data.windows
-    if "w" not in w.columns or w.empty:
-        return w
-    size = pd.to_numeric(w["w"], errors="coerce")
-    window = _section(data.config, "monitor").get("window")
-    full = size == (window if isinstance(window, int) else size.max())
-    return w[full.to_numpy()].reset_index(drop=True)
-
-
 def phase_result(data: RunData, quantity: str | None = None):
     """Offline phases of R (or the run's phase quantity) over the full windows, with the run's
-    own settings (:func:`phase_settings`); None when there are too few windows."""
+    own settings (:func:`spectral_edge.dynamics.phases.phase_settings`: those the online
+    tracker used), so that they end where the run's phase events do; None when there are too
+    few windows."""
+    from spectral_edge.dynamics.phases import phase_settings
+
     settings = phase_settings(data.config)
     quantity = quantity or settings["quantity"]
     if data._phases is not None and data._phases[0] == quantity:
         return data._phases[1]
-    from spectral_edge.dynamics import detect_phases
+    from spectral_edge.dynamics.phases import detect_phases, full_windows
 
     result = None
-    windows = full_windows(data)
+    windows = full_windows(data.windows, data.config)
     series = windows[quantity] if quantity in windows.columns else None
     if series is not None and len(series):
         values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
@@ -466,6 +441,8 @@ def plot_gap(source, *, ax=None, **load):
                 alpha=0.6,
                 label=f"R smoothed (median of {phases.definitions.get('smooth')})",
             )
+        from spectral_edge.dynamics.phases import phase_settings
+
         tau = phase_settings(data.config)["tau"]
         ax.axhline(tau, color="0.5", lw=0.8, ls="-.", label=f"τ = {tau:g}")
         ax.set_yscale("log")
