@@ -5,7 +5,9 @@ One line attaches it to a plain PyTorch loop::
     monitor = SpectralMonitor(model, window=10, every=100, params="attention", store="runs/")
     monitor.attach(optimizer)          # observes after every optimizer.step()
 
-or call ``monitor.observe(step)`` yourself after each optimizer step.
+or call ``monitor.observe(step)`` yourself after each optimizer step, and ``monitor.close()`` (or
+``with SpectralMonitor(...) as monitor``) when training is over; see :mod:`spectral_edge.lifecycle`
+for what happens to the run otherwise.
 
 Every ``every`` optimizer steps the monitor reads the selected parameters. On the exact path it
 writes δ_t = θ_t − θ_{t−1} straight into the free slot of its :class:`RollingGram` and computes
@@ -351,7 +353,8 @@ class SpectralMonitor:
             return None
 
     def log_metrics(self, step: int, **metrics: float) -> None:
-        """Training metrics (loss, accuracy, lr, ...) into the run store beside the windows."""
+        """Training metrics (loss, accuracy, lr, ...) into the run store beside the windows,
+        under your names; readers understand the usual ones (:mod:`spectral_edge.metrics`)."""
         if self.run is not None:
             self._guarded(lambda: self.run.log_metrics(int(step), metrics), step)
 

@@ -361,6 +361,12 @@ class RunStore:
             )
         with self._lock, self._translate(action):
             conn = self._connection()
+            if conn.in_transaction:
+                # Re-entered on this thread (a finalizer run by the garbage collector in the
+                # middle of a write): refuse, leaving the transaction under way untouched.
+                raise SpectralEdgeError(
+                    f"run store {self.path}: cannot {action} inside another write of this thread"
+                )
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
