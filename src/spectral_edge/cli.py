@@ -99,7 +99,11 @@ def cmd_reproduce(args) -> None:
     from spectral_edge.reproduce import reproduce
 
     budget = None if args.budget_min is None else args.budget_min * 60.0
-    reproduce(args.suite, args.out, args.only, budget_s=budget, train=not args.no_train)
+    if args.jobs < 1:
+        raise SpectralEdgeError(f"--jobs must be at least 1, got {args.jobs}")
+    reproduce(
+        args.suite, args.out, args.only, budget_s=budget, train=not args.no_train, jobs=args.jobs
+    )
 
 
 def cmd_analyze(args) -> None:
@@ -262,6 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", help="run directory (default runs/reproduce-SUITE)")
     rep.add_argument("--budget-min", type=float, help="start no new run after this many minutes")
     rep.add_argument("--no-train", action="store_true", help="only evaluate the stored runs")
+    rep.add_argument(
+        "--jobs", type=int, default=1, help="runs trained at once, one process each (default 1)"
+    )
     rep.set_defaults(func=cmd_reproduce)
     return parser
 

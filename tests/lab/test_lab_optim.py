@@ -87,7 +87,7 @@ def test_decay_1d_false_exempts_vectors():
 def test_optimizer_bad_input():
     model = build_model("tf-1layer", p=11)
     with pytest.raises(SpectralEdgeError):
-        optim.make_optimizers(model, "adam")
+        optim.make_optimizers(model, "adagrad")
     with pytest.raises(SpectralEdgeError):
         optim.make_optimizers(model, lr=0.0)
 
@@ -174,3 +174,22 @@ def test_current_lr_policies():
     with pytest.raises(SpectralEdgeError):
         optim.current_lr(both, "median")
     assert math.isfinite(optim.current_lr(both, "mean"))
+
+
+def test_adam_weight_decay_is_coupled_l2_not_decoupled():
+    """Adam adds ω·θ to the gradient before the adaptive scaling; AdamW shrinks θ by η·ω·θ.
+    With a zero loss gradient the first Adam step moves every weight by ≈ η·sign(θ)
+    (the normalised L2 gradient), the first AdamW step by η·ω·θ."""
+    torch.manual_seed(0)
+    lin = nn.Linear(4, 3, bias=False)
+    theta = lin.weight.detach().clone()
+    for name, expected in (
+        ("adam", theta - 1e-2 * torch.sign(theta)),
+        ("adamw", theta * (1 - 1e-2 * 0.5)),
+    ):
+        lin.weight.data.copy_(theta)
+        (opt,) = optim.make_optimizers(lin, name, lr=1e-2, weight_decay=0.5)
+        assert type(opt).__name__ == ("Adam" if name == "adam" else "AdamW")
+        lin.weight.grad = torch.zeros_like(theta)
+        opt.step()
+        assert torch.allclose(lin.weight.detach(), expected, atol=1e-6), name

@@ -212,3 +212,68 @@ def test_dyck_is_scored_per_sequence_like_the_task_module():
     assert result["test_acc"] == pytest.approx(dyck.accuracy(logits, labels, level="sequence"))
     assert dyck.accuracy(logits, labels, level="token") > result["test_acc"] + 0.2
     assert result["train_acc"] == 1.0
+
+
+def test_weight_and_gradient_norms_are_logged_at_every_evaluation(tmp_path, monkeypatch):
+    """weight_norm is the global L2 norm of the parameters at the evaluation; grad_norm the mean
+    pre-clipping gradient norm of the steps since the previous one (NaN at step 0)."""
+    from spectral_edge.lab import optim
+
+    norms = []
+    clip = optim.clip_gradients
+
+    def recording_clip(model, max_norm):
+        norms.append(clip(model, max_norm))
+        return norms[-1]
+
+    monkeypatch.setattr(optim, "clip_gradients", recording_clip)
+    cfg = replace(TINY, steps=20, eval_every=10, weights_every=10)
+    t = Trainer(cfg, tmp_path, run_name="norms", progress=False)
+    t.fit()
+    with open_store(tmp_path) as store:
+        m = store.run("norms").metrics().set_index("step")
+    assert len(norms) == 20
+    assert math.isnan(m.loc[0, "grad_norm"])
+    assert m.loc[10, "grad_norm"] == pytest.approx(sum(norms[:10]) / 10, rel=1e-12)
+    assert m.loc[20, "grad_norm"] == pytest.approx(sum(norms[10:]) / 10, rel=1e-12)
+    expected = math.sqrt(sum(float(p.detach().double().pow(2).sum()) for p in t.model.parameters()))
+    assert m.loc[20, "weight_norm"] == pytest.approx(expected, rel=1e-12)
+    saved = sorted(p.name for p in t.weights_dir.iterdir())
+    assert saved == ["step-0000000.pt", "step-0000010.pt", "step-0000020.pt"]
+    weights = torch.load(t.weights_dir / "step-0000020.pt", weights_only=True)
+    for name, value in t.model.state_dict().items():
+        assert torch.equal(weights["model"][name], value)
+
+
+def test_gradient_norm_without_clipping_leaves_the_gradients_alone():
+    from spectral_edge.lab.optim import clip_gradients
+
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(5, 3)
+    lin(torch.randn(8, 5)).square().sum().backward()
+    before = [p.grad.clone() for p in lin.parameters()]
+    norm = clip_gradients(lin, 0.0)
+    expected = math.sqrt(sum(float(g.double().pow(2).sum()) for g in before))
+    assert norm == pytest.approx(expected, rel=1e-6)  # float32 gradients
+    assert all(torch.equal(p.grad, g) for p, g in zip(lin.parameters(), before, strict=True))
+
+
+def test_the_x2_mlp_loss_in_the_authors_form():
+    """sum_centred: class-centred outputs and targets, squared error summed over the outputs,
+    averaged over the samples; evaluations still report torch's mean MSE."""
+    from spectral_edge.lab.trainer import _Task
+
+    cfg = replace(get_preset("mlp-lockin"), p=7, model_args="width=16")
+    task = _Task(cfg)
+    torch.manual_seed(0)
+    model = task.build_model()
+    x, y, labels = (t[:10] for t in task.train)
+    out = model(x).detach()
+    loss, _, _ = task.forward(model, (x, y, labels), "sum_centred")
+    by_hand = 0.0
+    for o, t in zip(out.double().tolist(), y.double().tolist(), strict=True):
+        mo, mt = sum(o) / len(o), sum(t) / len(t)
+        by_hand += sum(((a - mo) - (b - mt)) ** 2 for a, b in zip(o, t, strict=True))
+    assert loss.item() == pytest.approx(by_hand / 10, rel=1e-5)
+    mean_loss, _, _ = task.forward(model, (x, y, labels))
+    assert float(mean_loss) == pytest.approx(float(((out - y) ** 2).mean()), rel=1e-6)

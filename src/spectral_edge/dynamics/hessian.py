@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from spectral_edge.dynamics._model import LossFn, loss_value, numel, parameters, preserved
 from spectral_edge.errors import SpectralEdgeError
@@ -30,9 +31,14 @@ __all__ = ["hessian_top_eigenvalues", "hvp", "krylov_bound"]
 
 
 def hvp(model, loss_fn: LossFn, batch, params, vector: np.ndarray) -> np.ndarray:
-    """H·v at the current parameters, as a float64 vector (v in parameter order)."""
-    loss = loss_value(model, loss_fn, batch)
-    grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
+    """H·v at the current parameters, as a float64 vector (v in parameter order).
+
+    Attention runs on the math backend of scaled-dot-product attention here: the fused CPU
+    kernel has no second derivative, and H·v is a derivative of a derivative.
+    """
+    with sdpa_kernel(SDPBackend.MATH):
+        loss = loss_value(model, loss_fn, batch)
+        grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
     pieces, offset = [], 0
     dot = None
     for p, g in zip(params, grads, strict=True):

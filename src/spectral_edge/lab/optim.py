@@ -5,6 +5,11 @@ Optimizers (:func:`make_optimizers`, always a list so a trainer steps them all a
 - ``adamw``: one ``torch.optim.AdamW`` over every parameter. Weight decay applies to all of them,
   biases and norms included, as in the papers' ``AdamW(model.parameters(), weight_decay=1.0)``;
   ``decay_1d=False`` exempts 1-D parameters instead.
+- ``adam``: one ``torch.optim.Adam``; its weight decay is *coupled* L2 (ω·θ added to the gradient
+  before the adaptive scaling), as in the author's two-layer MLP. Coupled and decoupled decay are
+  different regularisers under Adam: the coupled term is divided by √v̂ like the gradient, so
+  with a summed loss (large gradients) ω = 2e-4 is a real pull towards 0, whereas AdamW's
+  decoupled 2e-4·η·θ a step is none at all.
 - ``sgd``: one ``torch.optim.SGD`` with momentum; its weight decay is L2 added to the gradient
   (torch's SGD), not decoupled.
 - ``muon``: ``[Muon(hidden matrices), AdamW(everything else)]``.
@@ -51,7 +56,7 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from spectral_edge.errors import SpectralEdgeError
 
-OPTIMIZERS = ("adamw", "sgd", "muon")
+OPTIMIZERS = ("adamw", "adam", "sgd", "muon")
 SCHEDULES = ("constant", "cosine")
 LR_POLICIES = ("first", "max", "mean", "weighted")
 IO_MODULES = frozenset({"embed", "head", "lm_head"})
@@ -117,7 +122,7 @@ def make_optimizers(
     muon_adjust_lr_fn: str | None = "match_rms_adamw",
     io_modules: Iterable[str] = IO_MODULES,
 ) -> list[Optimizer]:
-    """The optimizer(s) for ``model``: ``adamw``, ``sgd`` or ``muon`` (Muon + AdamW).
+    """The optimizer(s) for ``model``: ``adamw``, ``adam``, ``sgd`` or ``muon`` (Muon + AdamW).
 
     ``momentum`` is SGD's; ``betas`` and ``eps`` are AdamW's (also the AdamW half of ``muon``).
     Defaults are the grokking papers' AdamW β (0.9, 0.98).
@@ -133,6 +138,9 @@ def make_optimizers(
     if name == "sgd":
         groups = _adamw_groups(named, weight_decay, decay_1d)
         return [torch.optim.SGD(groups, lr=lr, momentum=momentum)]
+    if name == "adam":
+        groups = _adamw_groups(named, weight_decay, decay_1d)
+        return [torch.optim.Adam(groups, lr=lr, betas=betas, eps=eps)]
     adamw = partial(torch.optim.AdamW, lr=lr, betas=betas, eps=eps)
     if name == "adamw":
         return [adamw(_adamw_groups(named, weight_decay, decay_1d))]
@@ -222,8 +230,9 @@ def clip_gradients(parameters: nn.Module | Iterable[torch.Tensor], max_norm: flo
     grads = [p for p in params if p.grad is not None]
     if not grads:
         return 0.0
-    limit = max_norm if max_norm is not None and max_norm > 0 else math.inf
-    return float(torch.nn.utils.clip_grad_norm_(grads, limit))
+    if max_norm is None or max_norm <= 0:  # measure only: the gradients stay untouched
+        return float(torch.nn.utils.get_total_norm([p.grad for p in grads]))
+    return float(torch.nn.utils.clip_grad_norm_(grads, max_norm))
 
 
 def _as_list(optimizers: Optimizer | Sequence[Optimizer]) -> list[Optimizer]:

@@ -38,7 +38,8 @@ from spectral_edge.errors import SpectralEdgeError
 
 TASKS = ("modular", "multitask", "mlp-modular", "dyck", "scan", "language")
 SCHEDULES = ("constant", "cosine")
-OPTIMIZERS = ("adamw", "sgd", "muon")
+OPTIMIZERS = ("adamw", "adam", "sgd", "muon")
+LOSS_REDUCTIONS = ("mean", "sum_centred")
 K_STAR = ("plain", "weighted", "weighted_cut")
 LR_POLICIES = ("first", "max", "mean")
 
@@ -48,8 +49,9 @@ class TrainConfig:
     """Everything a training run is; recorded whole with the run.
 
     Zero means "not used" for ``batch_size`` (full batch), ``clip`` (no clipping),
-    ``monitor_sketch_dim`` (exact Gram), ``checkpoint_every`` (only at the end), ``eval_size``
-    (the whole test set) and ``shift_step`` (no corpus switch).
+    ``monitor_sketch_dim`` (exact Gram), ``checkpoint_every`` (only at the end), ``weights_every``
+    (no weight snapshots), ``eval_size`` (the whole test set) and ``shift_step`` (no corpus
+    switch).
     """
 
     # data
@@ -76,6 +78,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.98)
     weight_decay: float = 1.0
     momentum: float = 0.9
+    loss_reduction: str = "mean"  # mlp-modular: "sum_centred" is the author's MSE (trainer.py)
     batch_size: int = 512
     steps: int = 5000
     warmup: int = 10
@@ -87,6 +90,7 @@ class TrainConfig:
     eval_size: int = 0
     seed: int = 42
     checkpoint_every: int = 0
+    weights_every: int = 0
     grok_threshold: float = 0.95
     # monitor
     monitor_window: int = 10
@@ -127,6 +131,7 @@ _CHOICES = {
     "task": TASKS,
     "schedule": SCHEDULES,
     "optimizer": OPTIMIZERS,
+    "loss_reduction": LOSS_REDUCTIONS,
     "monitor_k_star": K_STAR,
     "monitor_lr_policy": LR_POLICIES,
     "corpus": ("stories", "reports"),
@@ -152,6 +157,7 @@ _NON_NEGATIVE = {
     "clip",
     "weight_decay",
     "checkpoint_every",
+    "weights_every",
     "eval_size",
     "monitor_sketch_dim",
     "shift_step",

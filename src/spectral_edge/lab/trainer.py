@@ -11,11 +11,17 @@ What a run does, in order, each optimizer step ``t = 1..steps``:
    ``phase_quantity``, R by default) and :class:`GapWarning` (on ``warning_quantity``, g23) built
    from this config, whose transitions are events of kind ``"phase"`` (evidence ``phase`` = rise
    / plateau / collapse) and ``"warning"`` in the monitor and the run store;
-4. every ``eval_every`` steps (and at step 0 and the last step): train and test loss and accuracy
-   and the lr into the run's metrics; the first test accuracy ≥ ``grok_threshold`` is a
-   ``"grok"`` event;
+4. every ``eval_every`` steps (and at step 0 and the last step): train and test loss and accuracy,
+   the lr, the global weight norm ``weight_norm`` (all trainable parameters) and ``grad_norm``
+   (the mean pre-clipping global gradient norm of the steps since the previous evaluation) into
+   the run's metrics; the first test accuracy ≥ ``grok_threshold`` is a ``"grok"`` event. The
+   two norms are there because they are what a user can watch for free: the early-warning
+   evaluation (docs/early-warning.md) compares every spectral signal with them;
 5. every ``checkpoint_every`` steps and at the end: a checkpoint ``<out>/checkpoints/<run>.pt``
-   (model, optimizers, schedulers, the monitor with its tracker and warning, RNG states, step).
+   (model, optimizers, schedulers, the monitor with its tracker and warning, RNG states, step);
+   every ``weights_every`` steps (and at step 0) the model's weights alone into
+   ``<out>/weights/<run>/step-NNNNNNN.pt``, for measurements made afterwards at those points
+   (the local learning coefficient, :mod:`spectral_edge.reproduce.llc`).
 
 The run store is ``<out>/`` + :data:`spectral_edge.store.DEFAULT_FILENAME`, so
 ``spectral-edge runs <out>`` lists its runs. The run's config holds the full TrainConfig
@@ -49,6 +55,7 @@ from spectral_edge.lab.presets import TrainConfig, config_from_dict, get_preset
 from spectral_edge.monitor import Event, SpectralMonitor
 
 CHECKPOINT_DIR = "checkpoints"
+WEIGHTS_DIR = "weights"
 
 
 # --- tasks: data, model, loss and accuracy -----------------------------------------------------
@@ -156,13 +163,25 @@ class _Task:
 
     # loss and accuracy ----------------------------------------------------------------------
 
-    def forward(self, model: nn.Module, batch):
-        """(loss, n_correct, n_counted) of one batch."""
+    def forward(self, model: nn.Module, batch, reduction: str = "mean"):
+        """(loss, n_correct, n_counted) of one batch.
+
+        ``reduction`` matters for ``mlp-modular`` only: ``"mean"`` is torch's MSE (mean over
+        samples and outputs); ``"sum_centred"`` is the x² MLP paper's loss: outputs and one-hot
+        targets centred over the p classes, squared error summed over the outputs and averaged
+        over the samples. It is p times the mean form plus the centring, and under Adam's
+        *coupled* L2 that factor is the effective strength of the weight decay, so the
+        weight-decay experiment (C12) needs the author's form (docs/reproduction.md).
+        """
         t = self.cfg.task
         if t == "mlp-modular":
             x, y, labels = batch
             out = model(x)
-            loss = F.mse_loss(out, y)
+            if reduction == "sum_centred":
+                err = (out - out.mean(dim=1, keepdim=True)) - (y - y.mean(dim=1, keepdim=True))
+                loss = err.square().sum(dim=1).mean()
+            else:
+                loss = F.mse_loss(out, y)
             return loss, (out.argmax(-1) == labels).sum(), labels.numel()
         if t == "scan":
             src, tgt_in, tgt_out = batch
@@ -331,6 +350,7 @@ class Trainer:
         self.started = False
         self.done = False
         self.wall_time = 0.0
+        self._grad_norms: list[float] = []  # pre-clipping norms since the last evaluation
 
     # -- set-up ---------------------------------------------------------------------------------
 
@@ -358,6 +378,10 @@ class Trainer:
     @property
     def checkpoint_path(self) -> Path:
         return self.out_dir / CHECKPOINT_DIR / f"{self.run_name}.pt"
+
+    @property
+    def weights_dir(self) -> Path:
+        return self.out_dir / WEIGHTS_DIR / self.run_name
 
     def start(self) -> Trainer:
         """Build data, model, optimizers, monitor and run (or restore them from a checkpoint)."""
@@ -459,6 +483,8 @@ class Trainer:
         self._t0 = time.monotonic()
         if ckpt is None:
             self._evaluate()
+            if cfg.weights_every:
+                self.save_weights()
         return self
 
     # -- one step -------------------------------------------------------------------------------
@@ -480,14 +506,13 @@ class Trainer:
         cfg = self.config
         step = self.step + 1
         batch = self.task.batch(step)
-        loss, _, _ = self.task.forward(self.model, batch)
+        loss, _, _ = self.task.forward(self.model, batch, cfg.loss_reduction)
         for opt in self.optimizers:
             opt.zero_grad(set_to_none=True)
         loss.backward()
-        if cfg.clip > 0:
-            from spectral_edge.lab.optim import clip_gradients
+        from spectral_edge.lab.optim import clip_gradients
 
-            clip_gradients(self.model, cfg.clip)
+        self._grad_norms.append(clip_gradients(self.model, cfg.clip))
         lr = _lr(self.optimizers, cfg.monitor_lr_policy)
         for opt in self.optimizers:
             opt.step()
@@ -500,16 +525,23 @@ class Trainer:
             self._evaluate()
         if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
             self.save_checkpoint()
+        if cfg.weights_every and step % cfg.weights_every == 0:
+            self.save_weights()
         self.progress.show(self.status_line())
 
     def _evaluate(self) -> None:
         metrics = self.task.evaluate(self.model)
         metrics["lr"] = _lr(self.optimizers, self.config.monitor_lr_policy)
+        metrics["weight_norm"] = _weight_norm(self.model)
+        metrics["grad_norm"] = float(np.mean(self._grad_norms)) if self._grad_norms else math.nan
+        self._grad_norms = []
         self.last_eval = metrics
         self.monitor.log_metrics(self.step, **metrics)
         acc = metrics.get("test_acc", math.nan)
         if self.grok_step is None and acc >= self.config.grok_threshold:
             self.grok_step = self.step
+            if self.config.weights_every and self.step % self.config.weights_every:
+                self.save_weights()  # the grokking point itself, for measurements made there
             self.monitor.emit(
                 self.step,
                 "grok",
@@ -615,6 +647,7 @@ class Trainer:
             "grok_step": self.grok_step,
             "last_eval": dict(self.last_eval),
             "last_loss": self.last_loss,
+            "grad_norms": list(self._grad_norms),
             "rng": {
                 "torch": torch.get_rng_state(),
                 "numpy": np.random.get_state(),  # noqa: NPY002
@@ -630,6 +663,18 @@ class Trainer:
             raise SpectralEdgeError(f"cannot write the checkpoint {path}: {exc}") from None
         return path
 
+    def save_weights(self) -> Path:
+        """The model's weights alone at this step (``weights_every``): a few MB, no optimizer."""
+        path = self.weights_dir / f"step-{self.step:07d}.pt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".pt.tmp")
+        try:
+            torch.save({"step": self.step, "model": self.model.state_dict()}, tmp)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise SpectralEdgeError(f"cannot write the weights {path}: {exc}") from None
+        return path
+
     def _restore(self, ckpt: dict) -> None:
         self.model.load_state_dict(ckpt["model"])
         for opt, s in zip(self.optimizers, ckpt["optimizers"], strict=True):
@@ -641,6 +686,7 @@ class Trainer:
         self.grok_step = ckpt["grok_step"]
         self.last_eval = dict(ckpt["last_eval"])
         self.last_loss = ckpt["last_loss"]
+        self._grad_norms = list(ckpt.get("grad_norms", []))  # absent before weight/grad norms
         rng = ckpt["rng"]
         torch.set_rng_state(rng["torch"])
         np.random.set_state(rng["numpy"])  # noqa: NPY002
@@ -653,6 +699,15 @@ def _lr(optimizers, policy: str) -> float:
     from spectral_edge.lab.optim import current_lr
 
     return current_lr(optimizers, policy)
+
+
+def _weight_norm(model: nn.Module) -> float:
+    """Global L2 norm of the trainable parameters, accumulated in float64."""
+    total = 0.0
+    for p in model.parameters():
+        if p.requires_grad:
+            total += float(p.detach().double().pow(2).sum())
+    return math.sqrt(total)
 
 
 def _free_run_name(store) -> str:

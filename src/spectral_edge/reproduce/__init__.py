@@ -85,8 +85,11 @@ def reproduce(
     progress: bool = True,
     train: bool = True,
     stream=None,
+    jobs: int = 1,
 ) -> list[Record]:
-    """Plan, run (what is not finished) and evaluate; write the table. Returns the records."""
+    """Plan, run (what is not finished, ``jobs`` at a time) and evaluate; write the table.
+
+    Returns the records."""
     import torch
 
     from spectral_edge.reproduce.runner import execute
@@ -107,7 +110,9 @@ def reproduce(
     plan = make_plan(suite).select(only_set)
     status = {}
     if train and suite != "gpu" or (train and torch.cuda.is_available()):
-        status = execute(plan, out_dir, budget_s=budget_s, progress=progress, stream=stream)
+        status = execute(
+            plan, out_dir, budget_s=budget_s, progress=progress, stream=stream, jobs=jobs
+        )
     elif progress:
         print(
             f"suite {suite!r}: {len(plan.specs)} runs planned; not training them here "

@@ -17,8 +17,15 @@ Probes (``RunSpec.probes``) run between training chunks or after the last step, 
   accuracy at d = 10W (fold and Gaussian families, three seeds; prediction C3);
 - ``trajectory`` (every ``every`` steps): the parameter trajectory; at the end the execution
   manifold (C10) and the trajectory-PC accuracies (C11);
-- ``hessian`` (``k``): top Hessian eigenvalues of the training loss at the end (T3);
-- ``decomposition``: the spectral loss decomposition of the last window (T8).
+- ``hessian`` (``k``; ``at: "grok"``): top Hessian eigenvalues of the training loss at the end
+  and, with ``at: "grok"``, also at the first evaluation that grokked, with the quantiles of
+  Adam's effective per-parameter step η/(√v̂ + ε) there (T3 is a bound at or before grokking,
+  not at a converged end where the curvature is ~1e-5);
+- ``decomposition`` (``every``): the spectral loss decomposition of the last window at the end
+  and, with ``every``, at every multiple of it; at each such step the window's updates X are also
+  written to ``<out>/probes/<run>/updates-step-NNNNNNN.npy`` (float32, W×P) so that other
+  readings of T8 (the author's ablation) can be computed afterwards from X and the weights
+  saved at the same step (``weights_every``).
 
 End-of-run results are events of kind ``probe:<name>`` with the result as evidence. A probe that
 fails writes a ``probe_error`` event and the run still finishes (the evaluator then says "not
@@ -55,9 +62,7 @@ def run_state(store, spec: RunSpec, out_dir: Path) -> str:
     run = store.run(spec.name)
     info = run.info
     cfg = info["config"]
-    same = (
-        cfg.get("train") == _normal(asdict(spec.config)) and cfg.get("reproduce") == spec.record()
-    )
+    same = _same_train(cfg.get("train"), spec.config) and cfg.get("reproduce") == spec.record()
     if not same:
         return "fresh"
     if info["status"] == "finished":
@@ -66,6 +71,22 @@ def run_state(store, spec: RunSpec, out_dir: Path) -> str:
     if ckpt.is_file() and not (set(spec.probes) & set(MEMORY_PROBES)):
         return "resume"
     return "fresh"
+
+
+def _same_train(stored: dict | None, config) -> bool:
+    """Whether a stored ``train`` config is the planned one.
+
+    A TrainConfig field added after the run was trained is absent from its record; the run is
+    still the same if the plan leaves that field at its default (the behaviour the run had), so
+    adding an option never retrains a finished campaign.
+    """
+    if stored is None:
+        return False
+    planned = _normal(asdict(config))
+    defaults = _normal(asdict(type(config)()))
+    return all(
+        stored.get(k) == v if k in stored else v == defaults[k] for k, v in planned.items()
+    ) and set(stored) <= set(planned)
 
 
 class _Probes:
@@ -78,6 +99,7 @@ class _Probes:
         self.updates: list[np.ndarray] = []
         self.trajectory: list[np.ndarray] = []
         self._last_flat = None
+        self._hessian_at_grok_done = False
         self.gen = torch.Generator().manual_seed(10_000 + spec.config.seed)
 
     # helpers --------------------------------------------------------------------------------
@@ -106,9 +128,11 @@ class _Probes:
         return tuple(x[idx] for x in task.train)
 
     def cadence(self) -> int:
-        c = [int(o.get("every", self.spec.config.monitor_every)) for o in self.opts.values() if o]
+        c = [int(o["every"]) for o in self.opts.values() if o and "every" in o]
         if "updates" in self.opts:
             c.append(self.spec.config.monitor_every)
+        if self.opts.get("hessian", {}).get("at") == "grok":
+            c.append(self.spec.config.eval_every)  # the grokking step is an evaluation step
         return max(1, math.gcd(*c)) if c else self.spec.config.steps
 
     # during training --------------------------------------------------------------------------
@@ -127,6 +151,7 @@ class _Probes:
                 self._commutator(step, int(o.get("pairs", 5)), int(o.get("batch", 128)))
         if step == 0:
             return
+        self._at_grok(step)
         need_flat = ("updates" in self.opts and step % cfg.monitor_every == 0) or (
             "trajectory" in self.opts and step % int(self.opts["trajectory"].get("every", 10)) == 0
         )
@@ -139,6 +164,25 @@ class _Probes:
             self._last_flat = cur
         if "trajectory" in self.opts and step % int(self.opts["trajectory"].get("every", 10)) == 0:
             self.trajectory.append(cur)
+        every = int(self.opts.get("decomposition", {}).get("every", 0) or 0)
+        if every and step % every == 0 and step < cfg.steps:
+            self._result(step, "decomposition", self._end_decomposition)
+
+    def _at_grok(self, step: int):
+        o = self.opts.get("hessian")
+        if not o or o.get("at") != "grok" or self._hessian_at_grok_done:
+            return
+        if self.t.grok_step is not None and self.t.grok_step <= step:
+            self._hessian_at_grok_done = True
+            self._result(step, "hessian", self._end_hessian, {"at": "grok"})
+
+    def _result(self, step: int, name: str, fn, extra: dict | None = None):
+        """Run one probe measurement now and store it as a ``probe:<name>`` event."""
+        try:
+            result = {**fn(self.opts[name] or {}), **(extra or {}), "step": step}
+            self.t.run.log_event(step, f"probe:{name}", name, _normal(result))
+        except (SpectralEdgeError, ValueError, RuntimeError) as exc:
+            self.t.run.log_event(step, "probe_error", f"{name}: {exc}", {"probe": name})
 
     def _commutator(self, step: int, pairs: int, batch: int):
         from spectral_edge.dynamics.commutator import commutator_probe
@@ -155,13 +199,8 @@ class _Probes:
     def finish(self):
         step = self.t.step
         for name in ("updates", "trajectory", "hessian", "decomposition"):
-            if name not in self.opts:
-                continue
-            try:
-                result = getattr(self, "_end_" + name)(self.opts[name] or {})
-                self.t.run.log_event(step, f"probe:{name}", name, _normal(result))
-            except (SpectralEdgeError, ValueError, RuntimeError) as exc:
-                self.t.run.log_event(step, "probe_error", f"{name}: {exc}", {"probe": name})
+            if name in self.opts:
+                self._result(step, name, getattr(self, "_end_" + name), {"at": "end"})
 
     def _end_updates(self, o):
         from spectral_edge.core.accuracy import compare_sketch, summarize
@@ -193,7 +232,15 @@ class _Probes:
 
         batch = self.t.task.train if self.t.task.train is not None else self.sample(32)
         res = hessian_top_eigenvalues(self.t.model, self.loss_fn, batch, k=int(o.get("k", 10)))
-        return {"eigenvalues": list(map(float, res["eigenvalues"])), "iters": res["iters"]}
+        cfg = self.spec.config
+        return {
+            "eigenvalues": list(map(float, res["eigenvalues"])),
+            "iters": res["iters"],
+            "lr": cfg.lr,
+            "every": cfg.monitor_every,
+            "window": cfg.monitor_window,
+            "adam_step_quantiles": _adam_step_quantiles(self.t.optimizers),
+        }
 
     def _end_decomposition(self, o):
         from spectral_edge.dynamics.decomposition import spectral_loss_decomposition
@@ -202,6 +249,9 @@ class _Probes:
         if len(self.updates) < w:
             raise SpectralEdgeError("fewer recorded updates than the window")
         x = np.stack(self.updates[-w:])
+        path = self.t.out_dir / "probes" / self.spec.name / f"updates-step-{self.t.step:07d}.npy"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, x.astype(np.float32))
         task = self.t.task
         if task.train is None:
             tb, vb = self.sample(32), self.sample(32)
@@ -212,6 +262,31 @@ class _Probes:
         return {k: res.get(k) for k in keep}
 
 
+def _adam_step_quantiles(optimizers) -> dict | None:
+    """Quantiles over parameters of Adam's effective step η·/(√v̂ + ε) (bias-corrected v̂); None
+    without an Adam-family optimizer state. The step an update takes along a direction of
+    curvature h is this times the gradient, so 1/(η_eff·steps) is the curvature a window of
+    ``steps`` optimizer steps resolves (T3)."""
+    values = []
+    for opt in optimizers:
+        for group in opt.param_groups:
+            beta2, eps, lr = group.get("betas", (None, None))[1], group.get("eps"), group["lr"]
+            if beta2 is None or eps is None:
+                continue
+            for p in group["params"]:
+                state = opt.state.get(p, {})
+                if "exp_avg_sq" not in state:
+                    continue
+                t = float(state["step"])
+                v_hat = state["exp_avg_sq"].detach().double() / (1.0 - beta2**t)
+                values.append((lr / (v_hat.sqrt() + eps)).reshape(-1).cpu().numpy())
+    if not values:
+        return None
+    flat = np.concatenate(values)
+    qs = (0.05, 0.25, 0.5, 0.75, 0.95)
+    return {f"q{int(q * 100):02d}": float(np.quantile(flat, q)) for q in qs}
+
+
 def execute(
     plan: Plan,
     out_dir,
@@ -220,19 +295,28 @@ def execute(
     progress: bool = True,
     trainer_factory=Trainer,
     stream=None,
+    jobs: int = 1,
 ) -> dict:
-    """Run the plan into ``out_dir``.
+    """Run the plan into ``out_dir``, in plan order, ``jobs`` runs at a time.
 
-    Returns ``{name: "skipped" | "trained" | "resumed" | "not started"}``.
+    With ``jobs > 1`` each run trains in a worker process of its own with
+    ``cpu_count // jobs`` torch threads (small models train faster as several one-thread
+    processes than as one many-thread process), all writing the same store; the live status
+    line is replaced by one line per run started and finished, and a run that raises is
+    reported as ``"failed"`` while the others go on. ``budget_s`` stops *starting* runs.
+    Returns ``{name: "skipped" | "trained" | "resumed" | "not started" | "failed"}``.
     """
     from spectral_edge.store import open_store
 
     stream = stream or sys.stderr
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise SpectralEdgeError(f"jobs must be a positive integer, got {jobs!r}")
     t0 = time.monotonic()
     status: dict[str, str] = {}
     n = len(plan.specs)
+    todo = []
     for i, spec in enumerate(plan.specs, 1):
         with open_store(out_dir) as store:
             state = run_state(store, spec, out_dir)
@@ -241,19 +325,65 @@ def execute(
             if progress:
                 print(f"[{i}/{n}] {spec.name}: finished earlier, skipped", file=stream, flush=True)
             continue
-        elapsed = time.monotonic() - t0
-        if budget_s is not None and elapsed > budget_s:
-            status[spec.name] = "not started"
-            if progress:
-                print(f"[{i}/{n}] {spec.name}: not started (budget)", file=stream, flush=True)
-            continue
+        todo.append((i, spec, state))
+
+    def say(text):
         if progress:
+            print(text, file=stream, flush=True)
+
+    def over_budget():
+        return budget_s is not None and time.monotonic() - t0 > budget_s
+
+    if jobs == 1:
+        for i, spec, state in todo:
+            if over_budget():
+                status[spec.name] = "not started"
+                say(f"[{i}/{n}] {spec.name}: not started (budget)")
+                continue
             verb = "resuming" if state == "resume" else "training"
-            msg = f"[{i}/{n}] {spec.name}: {verb} ({elapsed:.0f} s so far)"
-            print(msg, file=stream, flush=True)
-        _train_one(spec, out_dir, state == "resume", progress, trainer_factory, plan.suite)
-        status[spec.name] = "resumed" if state == "resume" else "trained"
+            say(f"[{i}/{n}] {spec.name}: {verb} ({time.monotonic() - t0:.0f} s so far)")
+            _train_one(spec, out_dir, state == "resume", progress, trainer_factory, plan.suite)
+            status[spec.name] = "resumed" if state == "resume" else "trained"
+        return status
+
+    import concurrent.futures as cf
+    import multiprocessing as mp
+    import os
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    pending = list(todo)
+    running: dict = {}
+    with cf.ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+        while pending or running:
+            while pending and len(running) < jobs:
+                i, spec, state = pending.pop(0)
+                if over_budget():
+                    status[spec.name] = "not started"
+                    say(f"[{i}/{n}] {spec.name}: not started (budget)")
+                    continue
+                verb = "resuming" if state == "resume" else "training"
+                say(f"[{i}/{n}] {spec.name}: {verb} ({time.monotonic() - t0:.0f} s so far)")
+                future = pool.submit(
+                    _train_in_worker, spec, str(out_dir), state == "resume", plan.suite, threads
+                )
+                running[future] = (i, spec, state)
+            done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                i, spec, state = running.pop(future)
+                try:
+                    future.result()
+                except Exception as exc:  # one broken run must not stop a night's campaign
+                    status[spec.name] = "failed"
+                    say(f"[{i}/{n}] {spec.name}: FAILED: {type(exc).__name__}: {exc}")
+                    continue
+                status[spec.name] = "resumed" if state == "resume" else "trained"
+                say(f"[{i}/{n}] {spec.name}: done ({time.monotonic() - t0:.0f} s so far)")
     return status
+
+
+def _train_in_worker(spec, out_dir, resume, suite, threads):
+    torch.set_num_threads(threads)
+    _train_one(spec, Path(out_dir), resume, False, Trainer, suite)
 
 
 def _train_one(spec, out_dir, resume, progress, trainer_factory, suite):
