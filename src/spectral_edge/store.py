@@ -756,7 +756,8 @@ def integer_columns(frame: pd.DataFrame) -> pd.DataFrame:
     for name in INTEGER_FEATURES:
         if name in frame.columns and pd.api.types.is_float_dtype(frame[name]):
             values = frame[name].to_numpy()
-            if np.all(np.isfinite(values)) and np.all(values == np.round(values)):
+            exact = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 2**53)
+            if np.all(exact):
                 frame[name] = values.astype(np.int64)
     return frame
 
