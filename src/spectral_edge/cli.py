@@ -164,13 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a preset with the monitor attached")
     train.add_argument("preset", help="preset name (spectral_edge.lab.presets.PRESETS)")
-    train.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config field (repeatable), e.g. --set lr=3e-3 --set steps=2000",
-    )
+    _set_option(train, "override a config field (repeatable), e.g. --set lr=3e-3 --set steps=2000")
     train.add_argument("--out", default="runs", help="run directory (default runs)")
     train.add_argument("--name", help="run name (default: the preset name)")
     train.add_argument("--overwrite", action="store_true", help="replace a run of that name")
@@ -273,6 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _set_option(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=help)
+
+
 def dynamics_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``spectral-edge dynamics`` (see :mod:`spectral_edge.dynamics.analyses`)."""
     parser.add_argument("store", help="a store file or directory")
@@ -280,12 +278,8 @@ def dynamics_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "analysis", help="analysis name(s), comma-separated, or 'list' to show them"
     )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="an analysis option (repeatable); with several analyses write NAME.KEY=VALUE",
+    _set_option(
+        parser, "an analysis option (repeatable); with several analyses write NAME.KEY=VALUE"
     )
     parser.add_argument("--dry-run", action="store_true", help="compute and print, write nothing")
     parser.add_argument(
