@@ -20,6 +20,7 @@ forever, and every reader would then treat it as partial. Two mechanisms close t
 
 Only the status shown is inferred; the stored status stays ``running`` until a writer changes it
 (a resume sets ``running`` again with the new writer, and any ``set_status`` is final).
+:func:`resumable_run` is how ``SpectralMonitor(resume=True)`` reopens a run.
 """
 
 from __future__ import annotations
