@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import math
 import warnings
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from torch import nn
 from spectral_edge import SpectralEdgeError, SpectralMonitor, __version__, make_sketch, spectrum
 from spectral_edge.core.gram import batch_gram
 from spectral_edge.dynamics import GapWarning, GapWarningConfig, PhaseTracker
+from spectral_edge.dynamics.early_warning import DEFAULT_RULE, EarlyWarning, WarningRule, replay
 from spectral_edge.monitor import Event, WindowRecord, learning_rate, resolution_floor
 from spectral_edge.store import RunStore, open_store
 
@@ -1034,10 +1036,43 @@ def test_dynamics_can_be_switched_off():
 
 def test_default_dynamics_are_the_library_rules_and_are_recorded():
     mon = SpectralMonitor(make_model(), window=4)
-    assert isinstance(mon.tracker, PhaseTracker) and isinstance(mon.warning, GapWarning)
+    assert isinstance(mon.tracker, PhaseTracker) and isinstance(mon.warning, EarlyWarning)
+    assert mon.warning.rule == DEFAULT_RULE
     described = mon.describe()
     assert described["phase_tracker"]["quantity"] == "gap_ratio"
-    assert described["warning_rule"]["quantity"] == "g23"
+    assert described["warning_rule"] == asdict(DEFAULT_RULE)
+    legacy = SpectralMonitor(make_model(), window=4, warning=GapWarning())
+    assert legacy.describe()["warning_rule"]["legacy"] == "GapWarning"
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        WarningRule("r23", "rise", math.log(1.1), smooth=1, baseline=2, sustain=1),
+        WarningRule("effective_rank", "fall", math.log(1.05), baseline=2),
+        WarningRule("test_loss", "fall", math.log(1.2)),
+    ],
+)
+def test_the_online_warning_equals_the_replay_of_what_the_monitor_saw(rule):
+    """Live, the monitor feeds full windows and logged metrics (under any known spelling) to
+    the rule; replaying the stored windows and canonical metrics gives the same warning."""
+    model = make_model()
+    opt = make_opt(model)
+    mon = SpectralMonitor(model, window=4, every=2, warning=rule)
+    logged = []
+    for t in range(1, 81):
+        loss = train_step(model, opt, t)
+        mon.observe(t, lr=1e-2)
+        if t % 2 == 0:
+            acc = min(1.0, t / 20)  # memorised at step 20
+            mon.log_metrics(t, accuracy=acc, val_loss=loss)  # HF/Lightning-style spellings
+            logged.append((t, {"train_acc": acc, "test_loss": loss}))
+    fired = [e for e in mon.events if e.kind == "warning"]
+    windows = [(h["step"], h) for h in mon.history if h["w"] == 4]
+    want = replay(rule, windows, logged, window=4, every=2)
+    assert want is not None, "the planted rule should fire on this run"
+    assert [(e.step, e.evidence) for e in fired] == [(want["step"], want["evidence"])]
+    assert fired[0].evidence["t_mem"] == 20
 
 
 def test_dynamics_state_resumes_with_the_monitor():

@@ -148,6 +148,20 @@ def cmd_compare(args) -> None:
             print(f"\nreport: {write_compare_report(runs, args.out)}")
 
 
+def cmd_early_warning(args) -> None:
+    """Tune the warning rules on the tuning runs, or score them on the others."""
+    from spectral_edge.reproduce.early_warning import score_store, tune_store
+    from spectral_edge.store import open_store
+
+    with open_store(args.store, read_only=True) as store:
+        if args.action == "tune":
+            tune_store(store, args.out, llc_dir=args.llc, stream=sys.stdout)
+        else:
+            if not args.rules:
+                raise SpectralEdgeError("score needs --rules FILE (the output of tune)")
+            score_store(store, args.rules, args.out, llc_dir=args.llc, stream=sys.stdout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spectral-edge",
@@ -264,6 +278,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs", type=int, default=1, help="runs trained at once, one process each (default 1)"
     )
     rep.set_defaults(func=cmd_reproduce)
+
+    ew = sub.add_parser(
+        "early-warning",
+        help="tune and score early-warning rules on a campaign's runs (docs/early-warning.md)",
+        epilog="example: spectral-edge early-warning tune runs/reproduce-cpu --out rules.json; "
+        "spectral-edge early-warning score runs/reproduce-cpu --rules rules.json --out ew/",
+    )
+    ew.add_argument("action", choices=("tune", "score"))
+    ew.add_argument("store", help="the campaign's store (spectral-edge reproduce --suite cpu)")
+    ew.add_argument("--out", required=True, help="tune: a JSON file; score: a directory")
+    ew.add_argument("--rules", help="score: the JSON file written by tune")
+    ew.add_argument("--llc", help="a directory of per-run LLC series (step,llc CSV files)")
+    ew.set_defaults(func=cmd_early_warning)
     return parser
 
 

@@ -41,9 +41,10 @@ from spectral_edge.core.gram import RollingGram
 from spectral_edge.core.sketch import make_sketch
 from spectral_edge.core.spectrum import K_STAR_VARIANTS, WindowSpectrum
 from spectral_edge.core.stability import adiabatic_regime
+from spectral_edge.dynamics.early_warning import DEFAULT_RULE, EarlyWarning, WarningRule
 from spectral_edge.errors import SpectralEdgeError
 from spectral_edge.lifecycle import RunCloser, resumable_run
-from spectral_edge.metrics import check_metric_names
+from spectral_edge.metrics import canonical_metrics, check_metric_names
 from spectral_edge.snapshot import (
     ParameterLayout,
     Selection,
@@ -253,7 +254,7 @@ class SpectralMonitor:
         self.gram = RollingGram(window)
         self.ratio_floor = ratio_floor or resolution_floor(self.layout.tensors(model)[0].dtype)
         self.tracker = _tracker(phases)
-        self.warning = _warning(warning)
+        self.warning = _warning(warning, window, every)
         self.phase = "before"
         self.callbacks = list(callbacks or [])
         self.window_callbacks = list(window_callbacks or [])
@@ -276,6 +277,7 @@ class SpectralMonitor:
                 "overwrite=True replaces a run and resume=True continues it: pass one of them"
             )
         names = check_metric_names(metric_names)
+        self.metric_names = names
         run_config = {**({"metric_names": names} if names else {}), **(run_config or {})}
         self.run = self._open_run(store, run_name, run_config, overwrite, resume)
 
@@ -287,7 +289,7 @@ class SpectralMonitor:
             **asdict(self.config),
             "ratio_floor_used": self.ratio_floor,
             "phase_tracker": None if self.tracker is None else asdict(self.tracker.config),
-            "warning_rule": None if self.warning is None else asdict(self.warning.config),
+            "warning_rule": _warning_rule(self.warning),
             "n_params": self.layout.numel,
             "n_tensors": len(self.layout.slots),
             "spectral_edge_version": __version__,
@@ -357,6 +359,14 @@ class SpectralMonitor:
         under your names; readers understand the usual ones (:mod:`spectral_edge.metrics`)."""
         if self.run is not None:
             self._guarded(lambda: self.run.log_metrics(int(step), metrics), step)
+        if isinstance(self.warning, EarlyWarning):  # it reads train_acc and metric signals
+            try:
+                named = canonical_metrics(metrics, self.metric_names)
+                self._emit_warning(int(step), self.warning.observe_metrics(int(step), named))
+            except Exception as exc:
+                if self.config.strict:
+                    raise
+                self.emit(int(step), "monitor_error", f"{type(exc).__name__}: {exc}")
 
     def to_dataframe(self):
         """One row per window: step, every feature and the regime (k* and w as ints)."""
@@ -503,10 +513,14 @@ class SpectralMonitor:
             self.phase, changes = self.tracker.update(step, value)
             for change in changes:
                 self.emit(step, "phase", change["message"], change["evidence"])
-        if self.warning is not None:
-            fired = self.warning.update(step, features)
-            if fired is not None:
-                self.emit(step, "warning", fired["message"], fired["evidence"])
+        if isinstance(self.warning, EarlyWarning):
+            self._emit_warning(step, self.warning.observe_window(step, features))
+        elif self.warning is not None:  # a GapWarning (the rule before docs/early-warning.md)
+            self._emit_warning(step, self.warning.update(step, features))
+
+    def _emit_warning(self, step: int, fired: dict | None) -> None:
+        if fired is not None:
+            self.emit(step, "warning", fired["message"], fired["evidence"])
 
     # -- events and store ----------------------------------------------------------------------
 
@@ -743,12 +757,22 @@ def _tracker(phases):
     return phases or None
 
 
-def _warning(warning):
+def _warning(warning, window: int, every: int):
+    """The monitor's warning: True for :data:`DEFAULT_RULE`, a :class:`WarningRule`, an
+    :class:`EarlyWarning`, a legacy :class:`~spectral_edge.dynamics.GapWarning`, or None."""
     if warning is True:
-        from spectral_edge.dynamics.warning import GapWarning
-
-        return GapWarning()
+        warning = DEFAULT_RULE
+    if isinstance(warning, WarningRule):
+        return EarlyWarning(warning, window=window, every=every)
     return warning or None
+
+
+def _warning_rule(warning) -> dict | None:
+    if warning is None:
+        return None
+    if isinstance(warning, EarlyWarning):
+        return asdict(warning.rule)
+    return {"legacy": "GapWarning", **asdict(warning.config)}
 
 
 def _store_unavailable(exc: BaseException) -> bool:

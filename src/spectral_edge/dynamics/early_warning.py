@@ -52,6 +52,7 @@ from spectral_edge.dynamics._series import CausalMedian
 from spectral_edge.errors import SpectralEdgeError
 
 __all__ = [
+    "DEFAULT_RULE",
     "DIRECTIONS",
     "KINDS",
     "SIGNALS",
@@ -208,6 +209,11 @@ class WarningRule:
         return f"{self.signal} {'rises' if self.direction == 'rise' else 'falls'} {amount} " + (
             "from its baseline"
         )
+
+
+# The monitor's default warning (SpectralMonitor(warning=True)). Chosen by the tuning of
+# docs/early-warning.md; see that page for how it scored on runs it was not tuned on.
+DEFAULT_RULE = WarningRule()
 
 
 def memorised_step(steps, train_acc, threshold: float = 0.99) -> int | None:

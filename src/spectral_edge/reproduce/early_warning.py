@@ -54,6 +54,7 @@ SPECTRAL = (
 THESIS = ("g23 peak-decline (a priori)", "g23 peak-decline", "commutator onset (a priori)")
 BASELINES = ("weight_norm", "train_loss", "test_loss", "test_acc", "grad_norm")
 OTHERS = ("commutator_defect", "calendar", "llc")
+ONSET = "the companion papers' onset: > 10x the early median and > 20"
 
 
 @dataclass
@@ -218,7 +219,7 @@ def score(candidate: str, rule: WarningRule, runs: Iterable[RunSeries]) -> dict:
     return {
         "candidate": candidate,
         "rule": asdict(rule),
-        "describe": rule.describe(),
+        "describe": ONSET if candidate == "commutator onset (a priori)" else rule.describe(),
         "n_grokking": len(grok),
         "in_time": k_in,
         "in_time_rate": rate,
@@ -359,6 +360,128 @@ def markdown_table(table: dict, group: str | None = None) -> str:
     return "\n".join(lines)
 
 
+# --- the commands -------------------------------------------------------------------------------
+
+# the families of docs/early-warning.md, grouped for the tables
+GROUPS = {
+    "modarith (0.5)": ("modarith",),
+    "modarith (0.4)": ("modarith-f04",),
+    "mlp (0.5)": ("mlp",),
+    "mlp (0.4)": ("mlp-f04",),
+    "x² MLP": ("lockin",),
+    "dyck (held out)": ("dyck",),
+    "multitask (held out)": ("multitask",),
+}
+
+
+def tune_store(store, out, *, llc_dir=None, stream=None) -> dict:
+    """Tune every candidate on the store's tuning runs; write the chosen rules to ``out``."""
+    runs = [r for r in load_runs(store, llc_dir=llc_dir) if r.role == "tune"]
+    if not runs:
+        raise SpectralEdgeError(
+            "no finished tuning runs (role 'tune', tagged EW) in the store: train the cpu suite "
+            "first (spectral-edge reproduce --suite cpu)"
+        )
+    with_llc = any(any("llc" in row for _, row in r.metrics) for r in runs)
+    chosen = tune(runs, all_candidates(with_llc))
+    data = {
+        "tuning_runs": sorted(r.name for r in runs),
+        "rules": rules_to_json(chosen),
+    }
+    write_json(out, data)
+    if stream is not None:
+        print(f"tuned {len(chosen)} candidates on {len(runs)} runs -> {out}", file=stream)
+        for c, s in chosen.items():
+            print(
+                f"  {c:32} J {s['j']:+.2f}  in time {s['in_time']}/{s['n_grokking']}  "
+                f"false alarms {s['fired']}/{s['n_controls']}  {s['describe']}",
+                file=stream,
+            )
+    return data
+
+
+def score_store(store, rules_path, out_dir, *, llc_dir=None, stream=None) -> dict:
+    """Score the tuned rules on the scoring runs; write tables, JSON and figures to ``out_dir``."""
+    data = json.loads(Path(rules_path).read_text())
+    rules = rules_from_json(data["rules"])
+    runs = [r for r in load_runs(store, llc_dir=llc_dir) if r.role == "score"]
+    if not runs:
+        raise SpectralEdgeError("no finished scoring runs (role 'score', tagged EW) in the store")
+    table = evaluate(runs, rules, groups=GROUPS)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    slim = {
+        c: {
+            "overall": {k: v for k, v in e["overall"].items() if k != "outcomes"},
+            "outcomes": e["overall"]["outcomes"],
+            "groups": {
+                g: {k: v for k, v in s.items() if k != "outcomes"} for g, s in (e["groups"].items())
+            },
+            "key_test": e["key_test"],
+        }
+        for c, e in table.items()
+    }
+    write_json(out_dir / "scores.json", {"scoring_runs": sorted(r.name for r in runs), **slim})
+    parts = ["## All scoring runs\n", markdown_table(table)]
+    for group in GROUPS:
+        parts += [f"\n## {group}\n", markdown_table(table, group)]
+    (out_dir / "scores.md").write_text("\n".join(parts) + "\n")
+    curves = {c: curve(c, runs) for c in rules if c not in ("commutator onset (a priori)",)}
+    write_json(out_dir / "curves.json", curves)
+    _figures(table, curves, out_dir)
+    if stream is not None:
+        print(markdown_table(table), file=stream)
+        print(f"wrote {out_dir}/scores.md, scores.json, curves.json and figures", file=stream)
+    return table
+
+
+def _figures(table, curves, out_dir: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5), sharey=True)
+    for ax, names, title in (
+        (axes[0], SPECTRAL + ("g23 peak-decline",), "spectral candidates"),
+        (axes[1], BASELINES + ("commutator_defect", "calendar", "llc"), "baselines, null, peers"),
+    ):
+        for name in names:
+            if name not in curves:
+                continue
+            pts = [(c["false_alarm_rate"], c["in_time_rate"]) for c in curves[name]]
+            pts = sorted((x, y) for x, y in pts if x is not None and y is not None)
+            if pts:
+                ax.plot(*zip(*pts, strict=True), marker="o", ms=3, label=name)
+        ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls="--")
+        ax.axvline(0.1, color="0.85", lw=0.8)
+        ax.axhline(0.9, color="0.85", lw=0.8)
+        ax.set(xlabel="controls that fired", title=title, xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
+        ax.legend(fontsize=7, loc="lower right")
+    axes[0].set_ylabel("grokking runs warned in time")
+    fig.suptitle("Every rule of each candidate's grid on the scoring runs (goal: upper left box)")
+    fig.tight_layout()
+    fig.savefig(out_dir / "curves.png", dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for name, entry in table.items():
+        outs = [o for o in entry["overall"]["outcomes"] if o.get("in_time") and o["t_mem"]]
+        if len(outs) < 3 or name in ("calendar",):
+            continue
+        x = [o["t_grok"] - o["t_mem"] for o in outs]
+        y = [o["t_warn"] - o["t_mem"] for o in outs]
+        ax.scatter(x, y, s=12, label=name)
+    lim = ax.get_xlim()
+    ax.plot(lim, lim, color="0.6", lw=0.8, ls="--", label="t_warn = t_grok")
+    ax.set(xlabel="t_grok − t_mem (steps)", ylabel="t_warn − t_mem (steps)")
+    ax.set_title("Does the warning move with grokking? (runs warned in time)")
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(out_dir / "lead.png", dpi=110)
+    plt.close(fig)
+
+
 def write_json(path, data) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(data, indent=1, default=_json_default) + "\n")
@@ -373,7 +496,10 @@ def _json_default(x):
 
 
 __all__ = [
+    "GROUPS",
     "RunSeries",
+    "score_store",
+    "tune_store",
     "all_candidates",
     "candidate_rules",
     "curve",
