@@ -8,9 +8,10 @@ What a run does, in order, each optimizer step ``t = 1..steps``:
 2. forward, backward, global gradient clipping, step every optimizer, step the schedulers;
 3. ``monitor.observe(t, lr)`` with the η that step used (the monitor snapshots when
    ``t % monitor_every == 0``); the monitor runs the online :class:`PhaseTracker` (on
-   ``phase_quantity``, R by default) and :class:`GapWarning` (on ``warning_quantity``, g23) built
-   from this config, whose transitions are events of kind ``"phase"`` (evidence ``phase`` = rise
-   / plateau / collapse) and ``"warning"`` in the monitor and the run store;
+   ``phase_quantity``, R by default) and the early warning (``warning_rule``: the default rule
+   of docs/early-warning.md unless set) built from this config, whose transitions are events
+   of kind ``"phase"`` (evidence ``phase`` = rise / plateau / collapse) and ``"warning"`` in
+   the monitor and the run store;
 4. every ``eval_every`` steps (and at step 0 and the last step): train and test loss and accuracy,
    the lr, the global weight norm ``weight_norm`` (all trainable parameters) and ``grad_norm``
    (the mean pre-clipping global gradient norm of the steps since the previous evaluation) into
@@ -49,9 +50,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from spectral_edge import __version__
-from spectral_edge.dynamics import GapWarning, GapWarningConfig, PhaseTracker
+from spectral_edge.dynamics import PhaseTracker
 from spectral_edge.errors import SpectralEdgeError
-from spectral_edge.lab.presets import TrainConfig, config_from_dict, get_preset
+from spectral_edge.lab.presets import TrainConfig, config_from_dict, get_preset, warning_rule
 from spectral_edge.monitor import Event, SpectralMonitor
 
 CHECKPOINT_DIR = "checkpoints"
@@ -443,15 +444,7 @@ class Trainer:
             phases=PhaseTracker(
                 tau=cfg.phase_tau, smooth=cfg.phase_smooth, quantity=cfg.phase_quantity
             ),
-            warning=GapWarning(
-                GapWarningConfig(
-                    quantity=cfg.warning_quantity,
-                    smooth=cfg.warning_smooth,
-                    rise_factor=cfg.warning_rise,
-                    decline_factor=cfg.warning_decline,
-                    sustain=cfg.warning_sustain,
-                )
-            ),
+            warning=warning_rule(cfg.warning_rule),
         )
         if ckpt is None:
             run_config = {
