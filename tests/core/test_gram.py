@@ -170,13 +170,23 @@ def test_nonfinite_updates_are_rejected_and_never_poison_later_windows(w, patter
     assert rg.pushes == len(good)
 
 
-def test_overflowing_float32_update_is_rejected():
+def test_float32_updates_whose_squares_overflow_float32_are_exact_in_float64():
+    """Products are float64, so a float32 update of 1e30s (‖δ‖² = 8e60, far beyond float32's
+    3.4e38) is an ordinary update; only a float64 overflow rejects one."""
     rg = RollingGram(window=3)
     rg.push(np.ones(8, dtype=np.float32))
-    huge = np.full(8, 1e30, dtype=np.float32)  # finite entries whose squares overflow float32
-    assert rg.push(huge) is False
+    huge = np.full(8, 1e30, dtype=np.float32)
+    assert rg.push(huge) is True
+    h = float(np.float32(1e30))  # the stored value, widened exactly
+    np.testing.assert_array_equal(rg.gram(), [[8.0, 8 * h], [8 * h, 8 * h * h]])
+
+
+def test_update_whose_square_overflows_float64_is_rejected():
+    rg = RollingGram(window=3)
+    rg.push(np.ones(8))
+    assert rg.push(np.full(8, 1e200)) is False  # ‖δ‖² = 8e400
     assert rg.size == 1 and rg.rejected == 1
-    assert rg.push(np.full(8, 2.0, dtype=np.float32)) is True
+    assert rg.push(np.full(8, 2.0)) is True
     close(rg.gram(), [[8.0, 16.0], [16.0, 32.0]])
 
 

@@ -659,7 +659,7 @@ def update_streams(draw):
             v[:] = np.inf
         elif kind == "neginf":
             v[rng.integers(p)] = -np.inf
-        elif kind == "huge":  # finite, but ‖δ‖² overflows the working dtype
+        elif kind == "huge":  # finite; ‖δ‖² overflows float64, or float32/float16 only
             v[rng.integers(p)] = {torch.float16: 6e4, torch.float64: 1e200}.get(dtype, 1e25)
         elif kind == "sub" and dtype in (torch.float16, torch.float64):
             # subnormal entries where the working dtype still squares them without underflow
@@ -670,8 +670,8 @@ def update_streams(draw):
 
 def accepted_rows(updates, dtype, reference_sketch=None):
     """The reference acceptance rule: an update enters iff it is finite and ‖δ‖² does not
-    overflow the working dtype (float64 for float64 updates, float32 otherwise)."""
-    big = np.finfo(np.float64 if dtype == torch.float64 else np.float32).max
+    overflow float64, in which every product and sum is computed whatever the update's dtype."""
+    big = np.finfo(np.float64).max
     rows, flags = [], []
     for u in updates:
         v = stored64(u)

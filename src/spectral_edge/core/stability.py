@@ -93,9 +93,7 @@ def _coordinates(g: np.ndarray) -> np.ndarray:
     return u * np.sqrt(np.clip(lam, 0.0, None))
 
 
-def _top_pair(
-    g: np.ndarray, rows_a: slice, rows_b: slice, k: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _top_pair(g: np.ndarray, rows_a: slice, rows_b: slice, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-k mode directions of two row sets of one Gram, as k orthonormal rows each.
 
     The right singular vectors of a set of rows of B are its v_j = Xᵀu_j/σ_j in B's
