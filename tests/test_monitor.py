@@ -576,6 +576,22 @@ def test_resume_carries_events_and_a_pending_baseline():
     pd.testing.assert_frame_equal(mon.to_dataframe(), other.to_dataframe(), check_exact=True)
 
 
+def test_resume_inside_a_nonfinite_episode_keeps_it_one_episode():
+    model = make_model()
+    opt = make_opt(model)
+    mon = SpectralMonitor(model, window=3, phases=False, warning=False)
+    train(model, opt, 4, mon)
+    with torch.no_grad():
+        model[0].bias.fill_(float("nan"))
+    mon.observe(5)
+    state = _roundtrip(mon.state_dict(), weights_only=True)
+    other = SpectralMonitor(model, window=3, phases=False, warning=False)
+    other.load_state_dict(state)
+    for t in range(6, 9):  # still diverged after the resume: no new event
+        other.observe(t)
+    assert problems(other) == [(5, "nonfinite")]
+
+
 def test_state_dict_loads_with_default_torch_load():
     model = make_model()
     opt = make_opt(model)
