@@ -81,3 +81,35 @@ def gram_tol(p: int) -> float:
     another order: both are within p·u·‖a‖‖b‖ (γ_p) of the exact value, so they differ by at most
     p·ε·‖a‖‖b‖; callers scale it by the largest ‖δ‖² of the window."""
     return C * max(p, 1) * EPS
+
+
+def direction_err(x: np.ndarray) -> np.ndarray:
+    """sin θ bound for each right singular vector of x (n×p) computed through its Gram.
+
+    The Gram route is exact for G + E with ‖E‖ ≤ :func:`gram_eig_err`; a left vector u_j then
+    turns by ≤ ‖E‖/gap_j (Davis–Kahan, gap_j the λ-distance to the other λ and to the null
+    space), and v_j = Xᵀu_j/σ_j amplifies that by ≤ σ_1/σ_j. The reference SVD's own error
+    (≤ 2u·λ_1/gap_j) is below ‖E‖/gap_j. A sine cannot exceed 1, and the bound is capped there.
+    """
+    n, p = x.shape
+    sigma = np.linalg.svd(x, compute_uv=False)
+    lam = sigma**2
+    err = gram_eig_err(n, p, float(lam[0]))
+    out = np.ones(lam.size)
+    for j in range(lam.size):
+        gap = min([lam[j]] + [abs(lam[j] - lam[i]) for i in range(lam.size) if i != j])
+        if gap > 0 and sigma[j] > 0:
+            out[j] = min(1.0, err / gap * sigma[0] / sigma[j])
+    return out
+
+
+def subspace_err(x: np.ndarray, k: int) -> float:
+    """sin θ bound for the top-k right singular subspace of x computed through its Gram: the
+    same argument with the gap λ_k − λ_{k+1} (λ_k if k is the rank), capped at 1."""
+    n, p = x.shape
+    sigma = np.linalg.svd(x, compute_uv=False)
+    lam = np.concatenate([sigma**2, [0.0]])
+    gap = lam[k - 1] - lam[k]
+    if gap <= 0:
+        return 1.0
+    return min(1.0, gram_eig_err(n, p, float(lam[0])) / gap * sigma[0] / sigma[k - 1])

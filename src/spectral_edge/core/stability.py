@@ -86,11 +86,15 @@ def _coordinates(g: np.ndarray) -> np.ndarray:
     of G; but with explicit vectors the sines of principal angles can be formed directly (see
     :func:`principal_angles`), and an update shared by two windows is the very same row of B in
     both. The exact scale 2^e keeps eigh away from overflow; directions do not depend on it.
+    Eigenvalues below eigh's resolution are set to 0, a change of G within its backward error.
     """
     scale = float(np.max(np.abs(g)))
     g = g / pow2_scale(scale) if scale > 0 else g
     lam, u = np.linalg.eigh(g)
-    return u * np.sqrt(np.clip(lam, 0.0, None))
+    # eigh resolves λ only to about n·ε·λ_1: anything below is 0 in truth (a rank-deficient
+    # window), and kept as a column of size √(n·ε)·σ_1 it would tilt every direction by √ε.
+    floor = g.shape[0] * np.finfo(np.float64).eps * max(float(lam[-1]), 0.0)
+    return u * np.sqrt(np.where(lam > floor, lam, 0.0))
 
 
 def _top_pair(g: np.ndarray, rows_a: slice, rows_b: slice, k: int) -> tuple[np.ndarray, np.ndarray]:
