@@ -76,6 +76,12 @@ def argmax_candidates(scores, rel_err) -> set[int]:
     return {int(j) for j in np.flatnonzero(hi >= np.max(lo))}
 
 
+def sum_tol(n: int) -> float:
+    """Relative tolerance between two float64 sums (or dots) of the same n terms in different
+    orders or blockings: each is within γ_n ≈ n·u of the exact sum, in units of Σ|terms|."""
+    return C * max(n, 1) * EPS
+
+
 def gram_tol(p: int) -> float:
     """Relative tolerance of a Gram entry of p-vectors against a float64 reference computed in
     another order: both are within p·u·‖a‖‖b‖ (γ_p) of the exact value, so they differ by at most
