@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 EPS = float(np.finfo(np.float64).eps)  # 2.2e-16: float64's spacing at 1 (u = EPS/2)
+U32 = 2.0**-24  # float32's unit roundoff: a float32 result is within U32 relative of exact
 C = 10.0  # the "modest constants" of the bounds above
 
 
@@ -89,33 +90,35 @@ def gram_tol(p: int) -> float:
     return C * max(p, 1) * EPS
 
 
-def direction_err(x: np.ndarray) -> np.ndarray:
-    """sin θ bound for each right singular vector of x (n×p) computed through its Gram.
+def direction_err(x: np.ndarray, whole: np.ndarray | None = None) -> np.ndarray:
+    """sin θ bound for each right singular vector of the rows x, computed through a Gram.
 
-    The Gram route is exact for G + E with ‖E‖ ≤ :func:`gram_eig_err`; a left vector u_j then
-    turns by ≤ ‖E‖/gap_j (Davis–Kahan, gap_j the λ-distance to the other λ and to the null
-    space), and v_j = Xᵀu_j/σ_j amplifies that by ≤ σ_1/σ_j. The reference SVD's own error
-    (≤ 2u·λ_1/gap_j) is below ‖E‖/gap_j. A sine cannot exceed 1, and the bound is capped there.
+    The Gram route is exact for G + E, ‖E‖ ≤ e = :func:`gram_eig_err` of the Gram that was
+    factored (``whole``: all the rows it holds, e.g. the union of two windows; x by default).
+    Inner products of directions of two row sets a, b are S_a⁻¹U_aᵀ(G_ab + E_ab)U_bS_b⁻¹, so a
+    direction is off by e/gap_j through its u_j (Davis–Kahan; gap_j the λ-distance to the other
+    λ and to the null space, so gap_j ≤ λ_j) and by e/λ_j through the cross term: ≤ 2e/gap_j.
+    The reference SVD's own error (≤ 2u·λ_1/gap_j) is below that. Capped at 1.
     """
-    n, p = x.shape
-    sigma = np.linalg.svd(x, compute_uv=False)
-    lam = sigma**2
-    err = gram_eig_err(n, p, float(lam[0]))
+    whole = x if whole is None else whole
+    lam = np.linalg.svd(x, compute_uv=False) ** 2
+    lam1 = float(np.linalg.svd(whole, compute_uv=False)[0]) ** 2
+    err = 2 * gram_eig_err(whole.shape[0], whole.shape[1], lam1)
     out = np.ones(lam.size)
     for j in range(lam.size):
         gap = min([lam[j]] + [abs(lam[j] - lam[i]) for i in range(lam.size) if i != j])
-        if gap > 0 and sigma[j] > 0:
-            out[j] = min(1.0, err / gap * sigma[0] / sigma[j])
+        if gap > 0:
+            out[j] = min(1.0, err / gap)
     return out
 
 
-def subspace_err(x: np.ndarray, k: int) -> float:
-    """sin θ bound for the top-k right singular subspace of x computed through its Gram: the
-    same argument with the gap λ_k − λ_{k+1} (λ_k if k is the rank), capped at 1."""
-    n, p = x.shape
-    sigma = np.linalg.svd(x, compute_uv=False)
-    lam = np.concatenate([sigma**2, [0.0]])
+def subspace_err(x: np.ndarray, k: int, whole: np.ndarray | None = None) -> float:
+    """sin θ bound for the top-k right singular subspace of the rows x through a Gram: the same
+    argument with the gap λ_k − λ_{k+1} (λ_k if k is the rank), capped at 1."""
+    whole = x if whole is None else whole
+    lam = np.concatenate([np.linalg.svd(x, compute_uv=False) ** 2, [0.0]])
+    lam1 = float(np.linalg.svd(whole, compute_uv=False)[0]) ** 2
     gap = lam[k - 1] - lam[k]
     if gap <= 0:
         return 1.0
-    return min(1.0, gram_eig_err(n, p, float(lam[0])) / gap * sigma[0] / sigma[k - 1])
+    return min(1.0, 2 * gram_eig_err(whole.shape[0], whole.shape[1], lam1) / gap)

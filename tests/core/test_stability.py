@@ -251,7 +251,7 @@ def test_split_alpha_against_svd_of_halves(w: int, p: int) -> None:
     got = stability_alpha_split(x @ x.T)
     assert got.shape == (h,)
     # |⟨v1_j, v2_j⟩| moves by at most the sines of both directions (tests/_numerics.py)
-    err = direction_err(x[:h])[:h] + direction_err(x[h:])[:h]
+    err = direction_err(x[:h], whole=x)[:h] + direction_err(x[h:], whole=x)[:h]
     assert np.all(np.abs(got - want) <= err)
 
 
@@ -283,13 +283,14 @@ def test_overlaps_and_angles_against_explicit_vectors(
     # Each direction is within direction_err of the SVD's, so an overlap is within the sum of
     # the two; the subspaces within subspace_err, so each principal angle within the sum of the
     # two (plus scipy's own ε-level error). Issue 13: angles from arccos(cos) missed by 1e-6.
-    e_prev, e_cur = direction_err(prev)[:k], direction_err(cur)[:k]
+    e_prev, e_cur = direction_err(prev, whole=y)[:k], direction_err(cur, whole=y)[:k]
     overlaps = mode_overlaps(union, k, outgoing=outgoing)
     assert np.all(np.abs(overlaps - np.abs(v_prev @ v_cur.T)) <= e_prev[:, None] + e_cur[None, :])
     want = np.sort(scipy.linalg.subspace_angles(v_prev.T, v_cur.T))
     got = principal_angles(union, k, outgoing=outgoing)
     assert np.all(np.diff(got) >= 0)
-    angle_err = subspace_err(prev, k) + subspace_err(cur, k) + C * y.shape[1] * EPS
+    angle_err = subspace_err(prev, k, whole=y) + subspace_err(cur, k, whole=y)
+    angle_err += C * y.shape[1] * EPS
     assert np.all(np.abs(got - want) <= angle_err)
     top = top_rotation(union, outgoing=outgoing)
     assert abs(top - abs(v_prev[0] @ v_cur[0])) <= e_prev[0] + e_cur[0]
@@ -424,7 +425,7 @@ def test_ranges_and_scale_invariance(w: int, p: int, seed: int, c: float) -> Non
     assert np.all((split[np.isfinite(split)] >= 0) & (split[np.isfinite(split)] <= 1))
     # c²·G rounds each entry (u): within the Gram route's own error, so each overlap moves by
     # at most twice the two directions' bounds (near-degenerate modes may swap freely)
-    e_prev, e_cur = direction_err(y[:-1])[:k], direction_err(y[1:])[:k]
+    e_prev, e_cur = direction_err(y[:-1], whole=y)[:k], direction_err(y[1:], whole=y)[:k]
     scaled = mode_overlaps(c * c * union, k)
     both = np.isfinite(m) & np.isfinite(scaled)
     assert np.array_equal(np.isfinite(m), np.isfinite(scaled)) or not np.all(both)
