@@ -12,6 +12,7 @@ median time of pushing the W rows (old and new in rotating order, one process).
 
     python benchmarks/gram_precision.py                       # P = 3e4, 1e6, 1e7
     python benchmarks/gram_precision.py --sizes 1.2e8 --spectra near_null --repeats 1
+    python benchmarks/gram_precision.py --old-chunk 4096      # the old row with smaller chunks
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+import float32_gram
 import torch
 from float32_gram import Float32ChunkGram
 
@@ -46,10 +48,18 @@ def main(argv=None) -> None:
     parser.add_argument("--spectra", nargs="+", default=list(SPECTRA), choices=list(SPECTRA))
     parser.add_argument("--repeats", type=int, default=3, help="timed pushes of the window")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--old-chunk", type=int, default=None, help="chunk of the old float32 row (2^16)"
+    )
     args = parser.parse_args(argv)
+    if args.old_chunk:
+        float32_gram.OLD_CHUNK = args.old_chunk
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"W={W} threads={torch.get_num_threads()} torch={torch.__version__}")
+    print(
+        f"W={W} threads={torch.get_num_threads()} torch={torch.__version__} "
+        f"old chunk={float32_gram.OLD_CHUNK}"
+    )
     print(
         f"{'P':>10} {'spectrum':>16} {'new err/σ1':>11} {'old err/σ1':>11} "
         f"{'new ms':>9} {'old ms':>9} {'new/old':>8}"
