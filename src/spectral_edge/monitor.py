@@ -694,10 +694,13 @@ class SpectralMonitor:
 def resolution_floor(dtype: torch.dtype) -> float:
     """The smallest σ_j/σ_1 a Gram of such parameters resolves: the default ratio floor.
 
-    Updates of float32 parameters give Gram entries accurate to ~1e-6 relative, so eigenvalues
-    below ~1e-6·λ_1, i.e. σ_j below ~1e-3·σ_1, are rounding noise; left unfloored they produce
-    ratios of 10^7 at the bottom of the spectrum (seen in a weight-decay-0 run whose updates had
-    collapsed onto a few directions), and k* lands there. float64 parameters resolve ~1e-6.
+    The floor was chosen when Gram entries of float32 updates were accurate to ~1e-6 relative,
+    so that σ_j below ~1e-3·σ_1 were rounding noise; left unfloored they produced ratios of 10^7
+    at the bottom of the spectrum (seen in a weight-decay-0 run whose updates had collapsed onto a
+    few directions), and k* landed there. Since issue 13 the Gram is exact for the stored updates
+    (core/gram.py), which resolves σ_j down to ~1e-7·σ_1; the floor is kept, because a collapsed
+    window would still put k* at its bottom. Lowering it would be a change of definition
+    (docs/definitions.md). float64 parameters: 1e-6.
     """
     return 1e-6 if dtype == torch.float64 else 1e-3
 

@@ -47,9 +47,10 @@ REGIMES = ("plateau", "transition", "forgetting", "undefined")
 # resolve λ only to about machine-ε·λ_1, so dividing Xᵀu_j by such a σ_j amplifies round-off.
 NULL_RTOL = 1e-12
 
-# Inner products of float32 updates carry ~1e-6 relative error each (more at P ~ 10^8), so two
-# nearly parallel updates can break Cauchy–Schwarz by a few parts per million; only a larger
-# excess means the three entries do not belong together.
+# The library's Gram entries are exact products summed in float64 (core/gram.py), but a caller
+# may pass entries from a float32 computation, ~1e-6 relative each, with which two nearly
+# parallel updates break Cauchy–Schwarz by a few parts per million; only a larger excess means
+# the three entries do not belong together.
 CAUCHY_SCHWARZ_RTOL = 1e-4
 
 
