@@ -197,6 +197,7 @@ def test_series_csv_continues_and_refuses_other_settings(tiny_run, tmp_path):
     assert len(made) == 1 and "step 20" in made[0]  # only the missing step
     table = pd.read_csv(path)
     assert list(table["step"]) == [0, 10, 20]
+    assert list(table.columns[:4]) == ["step", "llc", "llc_se", "seconds"]
     with pytest.raises(SpectralEdgeError, match="lr"):
         llc_series_to_csv(tiny_run, "lab/tiny", tmp_path / "llc", **{**TINY_LLC, "lr": 2e-4})
     llc_series_to_csv(tiny_run, "lab/tiny", tmp_path / "llc", overwrite=True, steps=[20],

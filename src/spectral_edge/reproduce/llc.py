@@ -480,8 +480,8 @@ def llc_series(
         except (OSError, RuntimeError, KeyError, EOFError) as exc:
             raise SpectralEdgeError(f"cannot load the weights {path}: {exc}") from None
         est = llc_at(model, loss_fn, task.train, seed=seed, **settings)
-        row = {"step": step, **est.summary()}
-        row.update({k: est.hyperparameters[k] for k in (*CALIBRATED, "seed")})
+        values = {"step": step, **est.summary(), **est.hyperparameters}
+        row = {column: values[column] for column in _series_columns()}
         rows.append(row)
         if on_estimate is not None:
             on_estimate(row)
@@ -490,17 +490,13 @@ def llc_series(
                 f"[{run_name}] step {step}: llc {est.llc:.2f} ± {est.llc_se:.2f} "
                 f"(drift {est.drift:+.2f}, L_n {est.init_loss:.4f}) in {est.seconds:.1f} s"
             )
-    columns = [
-        *SERIES_COLUMNS,
-        "cpu_seconds",
-        "init_loss",
-        "drift",
-        "llc_all_steps",
-        "failed_chains",
-        *[k for k in CALIBRATED],
-        "seed",
-    ]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=_series_columns())
+
+
+def _series_columns() -> list[str]:
+    """A series' columns: the four that matter first, then the diagnostics and the settings."""
+    diagnostics = ["cpu_seconds", "init_loss", "drift", "llc_all_steps", "failed_chains"]
+    return [*SERIES_COLUMNS, *diagnostics, *CALIBRATED, "seed"]
 
 
 def series_path(out: str | Path, run_name: str) -> Path:
