@@ -114,8 +114,8 @@ def series_from_frames(name, tags, train, windows, metrics, extra=None) -> RunSe
 def load_runs(store, *, llc_dir=None, families: Sequence[str] | None = None) -> list[RunSeries]:
     """The finished runs of ``store`` tagged for the early-warning evaluation (``EW``).
 
-    ``llc_dir``: a directory of ``<run name with / as __>.csv`` files (step, llc) that add the
-    LLC to the runs that have one.
+    ``llc_dir``: the directory ``spectral-edge llc --out DIR`` wrote, one ``<run name>.csv``
+    (step, llc, ...) per run; it adds the LLC to the runs that have one.
     """
     import pandas as pd
 
@@ -131,7 +131,7 @@ def load_runs(store, *, llc_dir=None, families: Sequence[str] | None = None) -> 
             continue
         extra = None
         if llc_dir is not None:
-            path = Path(llc_dir) / (name.replace("/", "__") + ".csv")
+            path = Path(llc_dir) / f"{name}.csv"  # as `spectral-edge llc --out DIR` writes it
             if path.is_file():
                 extra = pd.read_csv(path)[["step", "llc"]]
         out.append(
