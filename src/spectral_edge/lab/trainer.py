@@ -244,6 +244,12 @@ class _Task:
         return out
 
 
+def make_task(cfg: TrainConfig) -> _Task:
+    """The data, model builder (``build_model()``), loss (``forward``) and ``evaluate`` of a
+    config, without training: for measurements made afterwards on saved weights."""
+    return _Task(cfg.validate())
+
+
 # --- progress --------------------------------------------------------------------------------
 
 
@@ -787,4 +793,4 @@ def train(
     return trainer.fit()
 
 
-__all__ = ["Progress", "Trainer", "describe_event", "train"]
+__all__ = ["Progress", "Trainer", "describe_event", "make_task", "train"]
