@@ -159,13 +159,13 @@ class Runs:
             for n, t in self.planned.items()
             if ids & set(t.get("for", ())) and t.get("role") == "score" and select.keep(t)
         ]
-        why = f"no finished {select.what}"
         if missing:
             more = "…" if len(missing) > 4 else ""
-            why += f" (planned, not finished: {', '.join(missing[:4])}{more})"
-        elif self.suite:
-            why += f" is planned in the {self.suite!r} suite"
-        raise NotRun(why)
+            raise NotRun(
+                f"no finished {select.what} (planned, not finished: {', '.join(missing[:4])}{more})"
+            )
+        suite = f" in the {self.suite!r} suite" if self.suite else ""
+        raise NotRun(f"no {select.what}: none is planned{suite}")
 
 
 def _everything(tags: dict) -> bool:

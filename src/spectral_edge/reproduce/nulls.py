@@ -103,15 +103,16 @@ def lagged_r(x: np.ndarray, y: np.ndarray, lags: Sequence[int]) -> np.ndarray:
 def phase_surrogates(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` series with the periodogram of ``x`` and uniformly random Fourier phases.
 
-    The mean (frequency 0) and, for even length, the Nyquist term keep their phases so that the
-    surrogates are real; each has the variance and autocorrelation of x.
+    The mean (frequency 0) and, for even length, the Nyquist term keep their own (real) values
+    so that the surrogates are real with the mean of x; each has its variance and
+    autocorrelation.
     """
     x = np.asarray(x, dtype=np.float64)
     spec = np.fft.rfft(x)
     phases = rng.uniform(0.0, 2.0 * np.pi, size=(n, spec.size))
-    phases[:, 0] = 0.0
+    phases[:, 0] = np.angle(spec[0])
     if x.size % 2 == 0:
-        phases[:, -1] = 0.0
+        phases[:, -1] = np.angle(spec[-1])
     return np.fft.irfft(np.abs(spec) * np.exp(1j * phases), n=x.size, axis=1)
 
 
@@ -246,23 +247,26 @@ def spearman(a, b) -> float:
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:
-    order = np.argsort(x, kind="stable")
+    """Ranks 0..n−1, ties sharing their average rank."""
     ranks = np.empty(x.size)
-    ranks[order] = np.arange(x.size, dtype=np.float64)
-    for value in np.unique(x):  # ties share their average rank
-        tie = x == value
-        ranks[tie] = ranks[tie].mean()
-    return ranks
+    ranks[np.argsort(x, kind="stable")] = np.arange(x.size, dtype=np.float64)
+    _, tie, size = np.unique(x, return_inverse=True, return_counts=True)
+    return (np.bincount(tie, weights=ranks) / size)[tie]
 
 
 def spearman_null_p(a, b, *, n_null: int = 10_000, seed: int = SEED) -> float:
-    """One-sided permutation p-value of Spearman's ρ(a, b) being at least as large."""
+    """One-sided permutation p-value of Spearman's ρ(a, b) being at least as large.
+
+    Permuting b permutes its ranks, so each draw is a Pearson correlation of fixed rank vectors.
+    """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     obs = spearman(a, b)
     if not math.isfinite(obs):
         return math.nan
-    rng = np.random.default_rng(seed)
-    null = np.array([spearman(a, rng.permutation(b)) for _ in range(n_null)])
+    ra, rb = _ranks(a), _ranks(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    perms = np.argsort(np.random.default_rng(seed).random((n_null, b.size)), axis=1)
+    null = (rb[perms] @ ra) / math.sqrt((ra @ ra) * (rb @ rb))
     return null_p(obs, null, lower=False)
 
 
