@@ -239,12 +239,19 @@ def _largest_jump(v: RunView, column: str) -> tuple[int | None, float]:
     return step, best
 
 
+TWIN_KEYS = ("model", "model_args", "seed", "monitor_every", "monitor_window", "monitor_params")
+
+
 def _c5_measure(views):
     shift = [v for v in views if v.tags.get("family") == "lm-shift"]
-    twin = [v for v in views if v.tags.get("family") == "lm"]
     if not shift:
         raise NotRun("no finished distribution-shift run")
     v = shift[0]
+    twin = [  # the same training without the switch: model, seed and cadence alike
+        t
+        for t in views
+        if t.tags.get("family") == "lm" and all(t.train.get(k) == v.train.get(k) for k in TWIN_KEYS)
+    ]
     out = {"shift": int(v.train["shift_step"]), "every": v.every}
     for col in ("r23", "sigma_1"):
         step, size = _largest_jump(v, col)
