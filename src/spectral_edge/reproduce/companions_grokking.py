@@ -1,4 +1,4 @@
-"""The companion papers' grokking predictions C1, C7, C8, C9, C12 as data (see :mod:`.theory`).
+"""The companion papers' grokking predictions C1, C7, C8, C9, C12 as data.
 
 These are the claims about runs that grok: the g23 decline of thesis Table 7 with and without
 weight decay (C1), the three phases across seeds (C7), the commutator defect's onset (C8) and
@@ -18,7 +18,7 @@ from spectral_edge.reproduce import measures as ms
 from spectral_edge.reproduce.engine import Judgement, NotRun, Prediction, Rule, Select
 from spectral_edge.reproduce.measures import count, fmt, span
 from spectral_edge.reproduce.nulls import bootstrap_slope, wilson
-from spectral_edge.reproduce.theory import phase_measure
+from spectral_edge.reproduce.theory_spectrum import phase_measure
 
 CV_BAR = 0.10  # strict C7: collapse steps within 10 % (the paper's 300/7,500 = 4 %)
 FALSE_ALARM_BAR = 0.10  # strict C8: the early-warning goal of docs/early-warning.md
@@ -182,7 +182,7 @@ C7 = Prediction(
     "C7",
     "three-phase pattern across seeds",
     "4/4 seeds",
-    Select("weight-decay run", lambda t: bool(t.get("wd", True))),
+    Select("weight-decay run", ms.weight_decay_run),
     phase_measure,
     paper=Rule(
         "the author's detector on r23 (as T4) finds the collapse in every scoring seed of every "
@@ -360,7 +360,7 @@ C9 = Prediction(
     "C9",
     "lead time superlinear in grokking time",
     "α 1.13–1.27",
-    Select("run with a commutator probe", lambda t: bool(t.get("wd", True))),
+    Select("run with a commutator probe", ms.weight_decay_run),
     _c9_measure,
     paper=Rule(
         "least-squares slope α of log lead on log t_grok (t_grok at test acc ≥ 0.90, runs with a "

@@ -1,4 +1,4 @@
-"""The companion papers' other predictions C2–C6, C10, C11 as data (see :mod:`.theory`).
+"""The companion papers' other predictions C2–C6, C10, C11 as data.
 
 The optimizer and k* (C2), the sketch (C3), the lag flip (C4), the distribution shift (C5), the
 per-layer coupling (C6), and the geometry of the weight trajectory (C10 execution manifold, C11
@@ -18,7 +18,12 @@ from spectral_edge.reproduce import offline
 from spectral_edge.reproduce.engine import Judgement, NotRun, Prediction, Rule, RunView, Select
 from spectral_edge.reproduce.measures import fmt, span
 from spectral_edge.reproduce.nulls import bootstrap_median, random_walk_pc1_null
-from spectral_edge.reproduce.theory import P_BAR, coupling_measure, coupling_rule, coupling_text
+from spectral_edge.reproduce.theory_dynamics import (
+    P_BAR,
+    coupling_measure,
+    coupling_rule,
+    coupling_text,
+)
 
 SKETCH_THESIS, SKETCH_README, SKETCH_CODED = 0.057, 0.074, 0.10
 MIN_WINDOWS = 5  # strict C3: windows (each with its 3 sketch seeds) for a bootstrap interval

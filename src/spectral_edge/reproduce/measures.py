@@ -74,6 +74,11 @@ def pairs(views: list[RunView]) -> dict[tuple, dict[str, RunView]]:
     return {k: g for k, g in sorted(groups.items(), key=str) if "wd" in g and "wd0" in g}
 
 
+def weight_decay_run(tags: dict) -> bool:
+    """A weight-decay run, or a run without a weight-decay twin (a language model, a sweep)."""
+    return bool(tags.get("wd", True))
+
+
 def family_of(v: RunView) -> str:
     """``family`` (or ``family/op`` for the modular families, whose ops differ)."""
     t = v.tags
@@ -288,4 +293,5 @@ __all__ = [
     "span",
     "value_at",
     "warning_step_of",
+    "weight_decay_run",
 ]
