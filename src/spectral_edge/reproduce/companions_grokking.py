@@ -25,11 +25,11 @@ FALSE_ALARM_BAR = 0.10  # strict C8: the early-warning goal of docs/early-warnin
 LOCKIN_SLOPE, LOCKIN_LAG, LOCKIN_FROM = 0.04, 25, 100  # the author's analysis.py
 
 
-def _grouped(pairs: dict) -> dict[str, list]:
-    fam: dict = {}
-    for key, g in pairs.items():
-        fam.setdefault(key[0], []).append(g)
-    return fam
+# How a family's grokking step differs from the author's, where it does (docs/reproduction.md)
+FAMILY_NOTES = {
+    "dyck": "scored per sequence; the author scores Dyck per token, which our runs do not store",
+    "multitask": "test accuracy averaged over the two tasks; the author takes the smaller one",
+}
 
 
 # --- C1 ----------------------------------------------------------------------------------------
@@ -63,7 +63,8 @@ def _c1_measure(views):
     apart = []
     for f in sorted({r["family"] for r in rows} - grokked):
         accs = [r["max_acc"] for r in rows if r["family"] == f]
-        apart.append([f, f"no weight-decay run grokked (best test acc {span(accs)})"])
+        note = f"; {FAMILY_NOTES[f]}" if f in FAMILY_NOTES else ""
+        apart.append([f, f"no weight-decay run grokked (best test acc {span(accs)}){note}"])
     scored = [r for r in rows if r["family"] in grokked]
     if not scored:
         raise NotRun(f"no weight-decay run grokked in any family ({len(rows)} pairs)")
@@ -74,14 +75,19 @@ def _c1_family_text(rows, key, ctl_key, controls) -> str:
     fam: dict = {}
     for r in rows:
         fam.setdefault(r["family"], []).append(r)
+
+    def declined(values):
+        return count(x is not None and x > ms.DECLINE for x in values)
+
     parts = []
     for f, rs in sorted(fam.items()):
         d = [r[key] for r in rs if r["grok"] is not None]
         c = [r[ctl_key] for r in rs]
+        note = f" ({FAMILY_NOTES[f]})" if f in FAMILY_NOTES else ""
         parts.append(
-            f"{f}: {count(x is not None and x > ms.DECLINE for x in d)} grokking wd runs decline "
-            f"> 1.5 ({span(d)}×; {sum(r['grok'] is None for r in rs)} did not grok), controls "
-            f"{count(x is not None and x > ms.DECLINE for x in c)} ({controls}: {span(c)}×)"
+            f"{f}{note}: {declined(d)} grokking wd runs decline > 1.5 ({span(d)}×; "
+            f"{sum(r['grok'] is None for r in rs)} did not grok), controls {declined(c)} "
+            f"({controls}: {span(c)}×)"
         )
     return "; ".join(parts)
 

@@ -100,8 +100,9 @@ T5 = Prediction(
         lambda m: Judgement(all(x["split"]["holds"] for x in m["per"].values()), _t5_all(m["per"])),
     ),
     strict=Rule(
-        "the Davis–Kahan α_j = max(0, 1 − ‖ΔC‖_F²/gap_j²) with the exact ‖ΔC‖_F (the only one of "
-        "the three that is a bound), ordered in every run",
+        "the Davis–Kahan α_j = max(0, 1 − ‖ΔC‖_F²/gap_j²) with the exact ‖ΔC‖_F, ordered in every "
+        "run: of the three only this one rests on a bound (the λ-change variant puts a lower "
+        "bound on ‖ΔC‖_F in its place; the split-half α is a measurement, not a bound)",
         lambda m: Judgement(all(x["dk"]["holds"] for x in m["per"].values()), _t5_all(m["per"])),
     ),
     source="dyck_scan/spectral/loss_decomposition.py::compute_stability_coefficient "
@@ -115,7 +116,7 @@ T5 = Prediction(
 def _t6_measure(views):
     per = {}
     for v in views:
-        s, g = ms.series(v, "gap")
+        _, g = ms.series(v, "gap")
         try:
             per[v.name] = {"wd": ms.weight_decay_run(v.tags), **random_walk_damping_null(g)}
         except SpectralEdgeError:
