@@ -554,7 +554,7 @@ class _Oracle:
 
         self.ps, self.target, self.acc, self.flat = parameters(model), target, acc, flat
 
-    def evaluate(self, model):
+    def evaluate(self, model, splits=("train", "test")):
         close = np.linalg.norm(self.flat(self.ps) - self.target) < 1e-3
         return {"test_acc": self.acc if close else 0.1}
 

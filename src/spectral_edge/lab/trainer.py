@@ -199,14 +199,16 @@ class _Task:
         return loss, correct, int(valid.sum())
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module) -> dict:
+    def evaluate(self, model: nn.Module, splits=("train", "test")) -> dict:
+        """Loss and accuracy of each split (``train``: the evaluated training subset)."""
         was = model.training
         model.eval()
         try:
             if self.cfg.task == "language":
                 return self._evaluate_language(model)
             out = {}
-            for split, data in (("train", self.train_eval), ("test", self.test)):
+            data_of = {"train": self.train_eval, "test": self.test}
+            for split, data in ((name, data_of[name]) for name in splits):
                 loss_sum, correct, count = 0.0, 0, 0
                 n = len(data[0])
                 chunk = 4096

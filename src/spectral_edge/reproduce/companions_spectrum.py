@@ -437,8 +437,12 @@ C10 = Prediction(
 
 def _c11_one(v: RunView, stop: int) -> dict:
     return {
-        "uncentred": offline.reconstruction_accuracy(v, stop, AUTHOR_KS, center=False),
-        "centred": offline.reconstruction_accuracy(v, stop, range(1, MAX_PCS + 1), center=True),
+        "uncentred": offline.reconstruction_accuracy(
+            v, stop, AUTHOR_KS, center=False, bar=RECOVERY_AUTHOR
+        ),
+        "centred": offline.reconstruction_accuracy(
+            v, stop, range(1, MAX_PCS + 1), center=True, bar=RECOVERY_THESIS
+        ),
     }
 
 

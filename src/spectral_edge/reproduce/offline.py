@@ -106,9 +106,12 @@ def matrix_pc1_shares(v: RunView, until: int) -> dict:
 # --- C11 -------------------------------------------------------------------------------------
 
 
-def reconstruction_accuracy(v: RunView, until: int, ks, *, center: bool) -> dict:
-    """Test accuracy of θ_0 + B_kB_kᵀ(θ_T − θ_0) for each k, with θ_T the last saved weights
-    up to ``until`` and B_k the top-k PCs of all trainable parameters' trajectory."""
+def reconstruction_accuracy(v: RunView, until: int, ks, *, center: bool, bar: float) -> dict:
+    """Test accuracy of θ_0 + B_kB_kᵀ(θ_T − θ_0) for k in ``ks`` (ascending), with θ_T the last
+    saved weights up to ``until`` and B_k the top-k PCs of all trainable parameters' trajectory.
+
+    The scan stops at the first k whose accuracy reaches ``bar`` (each k costs a pass over the
+    test set, and only the first k that reaches the bar is reported)."""
     files = weight_files(v, until)
     model, task = _model_and_task(v)
     ps = parameters(model)
@@ -117,10 +120,22 @@ def reconstruction_accuracy(v: RunView, until: int, ks, *, center: bool) -> dict
         for _, path in files:
             model.load_state_dict(_state(path))
             traj.append(np.concatenate([p.detach().double().reshape(-1).numpy() for p in ps]))
-    res = trajectory_pca_accuracy(
-        model, lambda m: task.evaluate(m)["test_acc"], np.stack(traj), ks, center=center
-    )
-    return {**res, "final_step": files[-1][0], "snapshots": len(files)}
+    traj = np.stack(traj)
+    accuracy, final = {}, None
+    for chunk in (list(ks)[i : i + 6] for i in range(0, len(ks), 6)):
+        res = trajectory_pca_accuracy(
+            model, lambda m: task.evaluate(m, ("test",))["test_acc"], traj, chunk, center=center
+        )
+        accuracy.update(res["accuracy"])
+        final = res["final"]
+        if max(res["accuracy"].values()) >= bar:
+            break
+    return {
+        "accuracy": accuracy,
+        "final": final,
+        "final_step": files[-1][0],
+        "snapshots": len(files),
+    }
 
 
 # --- T8 --------------------------------------------------------------------------------------
