@@ -165,7 +165,10 @@ def author_decomposition(v: RunView, step: int) -> dict:
     lam, u = np.linalg.eigh(gram)
     lam, u = np.clip(lam[::-1], 0.0, None), u[:, ::-1]
     alpha = stability_alpha_split(gram)
-    n = int(min(AUTHOR_MODES, alpha.size, np.sum(lam > 1e-12 * lam[0])))
+    defined = int(np.argmin(np.isfinite(alpha))) if not np.all(np.isfinite(alpha)) else alpha.size
+    n = int(min(AUTHOR_MODES, defined, np.sum(lam > 1e-12 * lam[0])))
+    if n < 1:
+        raise NotRun(f"run {v.name}, step {step}: no mode with a split-half α")
     dirs = (x.T @ u[:, :n] / np.sqrt(lam[:n])).T  # unit rows v_j
 
     def loss_fn(m, batch):
