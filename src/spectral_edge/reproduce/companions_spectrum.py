@@ -351,18 +351,22 @@ def _stop_step(v: RunView) -> int | None:
 
 
 def _trajectory_measure(views, measure):
-    per, apart = {}, []
-    for v in views:
-        if not v.files("weights", "step-*.pt"):
-            continue
+    """``measure(v, stop)`` on every weight-decay transformer run with saved weights, its
+    trajectory cut at the author's stopping point; runs that never reach it are reported apart."""
+
+    def one(v):
         stop = _stop_step(v)
         if stop is None:
-            apart.append([v.name, "never held test acc ≥ 0.98 for 3 evaluations"])
-            continue
-        per[v.name] = {"stop": stop, **measure(v, stop)}
-    if not per:
-        raise NotRun("no weight-decay transformer run with saved weights reached the author's stop")
-    return {"runs": list(per), "per": per, "apart": apart}
+            raise NotRun("never held test acc ≥ 0.98 for 3 evaluations")
+        return {"stop": stop, **measure(v, stop)}
+
+    views = [v for v in views if v.files("weights", "step-*.pt")]
+    return ms.per_run(views, one, "no transformer run with saved weights reached the author's stop")
+
+
+TRAJECTORY_RUNS = Select(
+    "weight-decay transformer run with saved weights", _transformer_wd, also=("C1",)
+)
 
 
 def _c10_one(v: RunView, stop: int) -> dict:
@@ -418,7 +422,7 @@ C10 = Prediction(
     "C10",
     "execution manifold: PC1 of attention-weight trajectories",
     "68–94 % of variance",
-    Select("weight-decay transformer run with saved weights", _transformer_wd, also=("C1",)),
+    TRAJECTORY_RUNS,
     lambda views: _trajectory_measure(views, _c10_one),
     paper=Rule(
         "the author's pca_on_trajectory: per attention matrix (W_Q, W_K, W_V, W_O of each layer) "
@@ -472,7 +476,7 @@ C11 = Prediction(
     "C11",
     "holographic: 3–5 trajectory PCs recover > 95 % accuracy",
     "2–6 dims",
-    Select("weight-decay transformer run with saved weights", _transformer_wd, also=("C1",)),
+    TRAJECTORY_RUNS,
     lambda views: _trajectory_measure(views, _c11_one),
     paper=Rule(
         "the author's pca_threshold_scan: all parameters, uncentred displacements θ_t − θ_0, "

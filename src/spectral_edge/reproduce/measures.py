@@ -64,6 +64,21 @@ def max_test_acc(v: RunView) -> float:
     return float(m["test_acc"].max()) if "test_acc" in m.columns else math.nan
 
 
+def per_run(views: list[RunView], one, empty: str) -> dict:
+    """``{"runs": names, "per": {name: one(v)}, "apart": [[name, why], ...]}`` over the runs
+    ``one`` can measure; ``one`` raises NotRun(why) to leave a run out (it is reported apart),
+    and NotRun(``empty``) is raised when it leaves out all."""
+    per, apart = {}, []
+    for v in views:
+        try:
+            per[v.name] = one(v)
+        except NotRun as exc:
+            apart.append([v.name, str(exc)])
+    if not per:
+        raise NotRun(empty)
+    return {"runs": list(per), "per": per, "apart": apart}
+
+
 def pairs(views: list[RunView]) -> dict[tuple, dict[str, RunView]]:
     """Weight-decay runs with their weight-decay-0 twin: (family, op, seed) → {wd, wd0}."""
     groups: dict = {}
@@ -287,6 +302,7 @@ __all__ = [
     "max_test_acc",
     "onset_step",
     "pairs",
+    "per_run",
     "phases_author",
     "phases_ours",
     "series",

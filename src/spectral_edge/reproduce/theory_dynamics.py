@@ -49,25 +49,21 @@ def _hierarchy(frame: pd.DataFrame) -> dict:
         raise NotRun(str(exc)) from None
 
 
+def _t5_one(v: RunView) -> dict:
+    w = v.full_windows()
+    kstar = w[["step", "k_star"]]
+    sigmas = [c for c in w.columns if c.startswith("sigma_")]
+    split = w[["step", *[c for c in w.columns if c.startswith("alpha_split_")]]]
+    split = split.rename(columns=lambda c: c.replace("alpha_split_", "alpha_"))
+    return {  # alpha_hierarchy recomputes the DK α from σ_j and ‖ΔC‖_F
+        "dk": _hierarchy(w[["step", "k_star", "delta_c", *sigmas]]),
+        "lambda": _hierarchy(_alpha_lambda(w, v.window).merge(kstar, on="step")),
+        "split": _hierarchy(split.merge(kstar, on="step")),
+    }
+
+
 def _t5_measure(views):
-    per = {}
-    for v in views:
-        w = v.full_windows()
-        kstar = w[["step", "k_star"]]
-        sigmas = [c for c in w.columns if c.startswith("sigma_")]
-        split = w[["step", *[c for c in w.columns if c.startswith("alpha_split_")]]]
-        split = split.rename(columns=lambda c: c.replace("alpha_split_", "alpha_"))
-        try:
-            per[v.name] = {  # alpha_hierarchy recomputes the DK α from σ_j and ‖ΔC‖_F
-                "dk": _hierarchy(w[["step", "k_star", "delta_c", *sigmas]]),
-                "lambda": _hierarchy(_alpha_lambda(w, v.window).merge(kstar, on="step")),
-                "split": _hierarchy(split.merge(kstar, on="step")),
-            }
-        except NotRun:
-            continue
-    if not per:
-        raise NotRun("no run has α for three modes in full windows")
-    return {"runs": list(per), "per": per}
+    return ms.per_run(views, _t5_one, "no run has α for three modes in full windows")
 
 
 def _t5_text(per: dict, key: str) -> str:
@@ -113,17 +109,19 @@ T5 = Prediction(
 # --- T6 ----------------------------------------------------------------------------------------
 
 
+def _t6_one(v: RunView) -> dict:
+    _, g = ms.series(v, "gap")
+    try:
+        return {"wd": ms.weight_decay_run(v.tags), **random_walk_damping_null(g)}
+    except SpectralEdgeError as exc:
+        raise NotRun(f"{v.name}: {exc}") from None
+
+
 def _t6_measure(views):
-    per = {}
-    for v in views:
-        _, g = ms.series(v, "gap")
-        try:
-            per[v.name] = {"wd": ms.weight_decay_run(v.tags), **random_walk_damping_null(g)}
-        except SpectralEdgeError:
-            continue
-    if not any(x["wd"] for x in per.values()):
+    m = ms.per_run(views, _t6_one, "no run has enough full windows for the damping test")
+    if not any(x["wd"] for x in m["per"].values()):
         raise NotRun("no weight-decay run has enough full windows for the damping test")
-    return {"runs": list(per), "per": per}
+    return m
 
 
 def _t6_text(per: dict, scheme: str) -> str:
@@ -179,24 +177,20 @@ T6 = Prediction(
 # --- T7 ----------------------------------------------------------------------------------------
 
 
+def _coupling_one(v: RunView) -> dict:
+    return {
+        "family": ms.family_of(v).split("/")[0],
+        "params": v.tags.get("params"),
+        "window": v.window,
+        "author": ms.coupling(v, "r23", "test_loss", ms.AUTHOR_LAGS),
+        "ours": ms.coupling(v, "gap", "train_loss", ms.OUR_LAGS),
+    }
+
+
 def coupling_measure(views):
     """Both readings of the gap–loss coupling on each run: the author's (r23 vs validation loss,
     lags −3..5) and ours (σ-gap vs training loss, lags ±5), each with its null."""
-    per = {}
-    for v in views:
-        try:
-            per[v.name] = {
-                "family": ms.family_of(v).split("/")[0],
-                "params": v.tags.get("params"),
-                "window": v.window,
-                "author": ms.coupling(v, "r23", "test_loss", ms.AUTHOR_LAGS),
-                "ours": ms.coupling(v, "gap", "train_loss", ms.OUR_LAGS),
-            }
-        except NotRun:
-            continue
-    if not per:
-        raise NotRun("no run has enough aligned (spectral series, loss) points")
-    return {"runs": list(per), "per": per}
+    return ms.per_run(views, _coupling_one, "no run has enough aligned (series, loss) points")
 
 
 def coupling_text(per: dict, which: str) -> str:

@@ -38,27 +38,26 @@ def _unresolved(v: RunView, w: pd.DataFrame) -> pd.Series:
 # --- T1 ----------------------------------------------------------------------------------------
 
 
+def _t1_one(v: RunView) -> dict:
+    w = v.full_windows()
+    if "bbp_ratio" not in w.columns or not len(w):
+        raise NotRun(f"run {v.name} has no full window with a BBP ratio")
+    bad = _unresolved(v, w)
+    b = w.loc[~bad, "bbp_ratio"].replace([np.inf], np.nan).dropna()
+    p = v.config.get("monitor", {}).get("n_params")
+    return {
+        "family": ms.family_of(v),
+        "n": len(w),
+        "unresolved": int(bad.sum()),
+        "min": float(b.min()) if len(b) else math.nan,
+        "median": float(b.median()) if len(b) else math.nan,
+        "above": int((b > BBP_BAR).sum()),
+        "ceiling": (p / (v.window - 1)) ** 0.25 if p else math.nan,
+    }
+
+
 def _t1_measure(views):
-    per = {}
-    for v in views:
-        w = v.full_windows()
-        if "bbp_ratio" not in w.columns or not len(w):
-            continue
-        bad = _unresolved(v, w)
-        b = w.loc[~bad, "bbp_ratio"].replace([np.inf], np.nan).dropna()
-        p = v.config.get("monitor", {}).get("n_params")
-        per[v.name] = {
-            "family": ms.family_of(v),
-            "n": len(w),
-            "unresolved": int(bad.sum()),
-            "min": float(b.min()) if len(b) else math.nan,
-            "median": float(b.median()) if len(b) else math.nan,
-            "above": int((b > BBP_BAR).sum()),
-            "ceiling": (p / (v.window - 1)) ** 0.25 if p else math.nan,
-        }
-    if not per:
-        raise NotRun("no full window with a BBP ratio")
-    return {"runs": list(per), "per": per}
+    return ms.per_run(views, _t1_one, "no full window with a BBP ratio")
 
 
 def _t1_text(per: dict) -> str:
@@ -124,20 +123,20 @@ def author_kstar(v: RunView) -> float:
     return float(w.mode().iloc[0])
 
 
+def _t2_one(v: RunView) -> dict:
+    k = v.full_windows()["k_star"].dropna()
+    if not len(k):
+        raise NotRun(f"run {v.name} has no full window with k*")
+    return {
+        "family": ms.family_of(v).split("/")[0],
+        "author": author_kstar(v),
+        "median": float(k.median()),
+        "share": float((k <= KSTAR_BAR).mean()),
+    }
+
+
 def _t2_measure(views):
-    per = {}
-    for v in views:
-        k = v.full_windows()["k_star"].dropna()
-        if len(k):
-            per[v.name] = {
-                "family": ms.family_of(v).split("/")[0],
-                "author": author_kstar(v),
-                "median": float(k.median()),
-                "share": float((k <= KSTAR_BAR).mean()),
-            }
-    if not per:
-        raise NotRun("no full windows with k*")
-    return {"runs": list(per), "per": per}
+    return ms.per_run(views, _t2_one, "no full windows with k*")
 
 
 def _by_family(per: dict, key: str, spec=".3g") -> str:
@@ -296,24 +295,19 @@ def _t4_keep(tags: dict) -> bool:
     return "T4" in tags.get("for", ()) and ms.weight_decay_run(tags)
 
 
+def _phases_one(v: RunView) -> dict:
+    s, r = ms.series(v, "r23")
+    return {
+        "family": ms.family_of(v),
+        "seed": v.tags.get("seed"),
+        "author": ms.phases_author(s, r),
+        "ours": ms.phases_ours(v, "r23"),
+    }
+
+
 def phase_measure(views):
-    per = {}
-    for v in views:
-        try:
-            s, r = ms.series(v, "r23")
-            author = ms.phases_author(s, r)
-            ours = ms.phases_ours(v, "r23")
-        except NotRun:
-            continue
-        per[v.name] = {
-            "family": ms.family_of(v),
-            "seed": v.tags.get("seed"),
-            "author": author,
-            "ours": ours,
-        }
-    if not per:
-        raise NotRun("no run has enough full windows with r23 for a phase detector")
-    return {"runs": list(per), "per": per}
+    """Both phase detectors on r23 over the full windows of each run (T4, C7)."""
+    return ms.per_run(views, _phases_one, "no run has enough full windows with r23 for phases")
 
 
 def _pattern_text(per: dict, which: str) -> str:
