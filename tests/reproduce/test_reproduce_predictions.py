@@ -431,18 +431,18 @@ def _defect(onset):
     return np.where(STEPS >= onset, 100.0, 1.0) if onset else np.ones(len(STEPS))
 
 
-def test_c8_controls_that_fire_fail_only_the_strict_reading(tmp_path):
+def _c8(wd_metrics, ctl_metrics):
     def build(s):
-        return pair(
-            s,
-            "C8",
-            "modarith",
-            None,
-            None,
-            {"test_acc": GROK, "commutator_defect": _defect(300)},
-            {"test_acc": NO_GROK, "commutator_defect": _defect(300)},
-        )
+        pair(s, "C8", "modarith", None, None, wd_metrics, ctl_metrics)
 
+    return build
+
+
+def test_c8_controls_that_fire_fail_only_the_strict_reading(tmp_path):
+    build = _c8(
+        {"test_acc": GROK, "commutator_defect": _defect(300)},
+        {"test_acc": NO_GROK, "commutator_defect": _defect(300)},
+    )
     paper, strict, rec = verdicts(tmp_path, "C8", build)
     assert (paper, strict) == (C, NC)
     assert "false-alarm rate on controls 1/1" in rec.strict.null
@@ -450,18 +450,10 @@ def test_c8_controls_that_fire_fail_only_the_strict_reading(tmp_path):
 
 def test_c8_an_onset_between_90_and_95_percent(tmp_path):
     acc = np.where(STEPS >= 700, 0.99, np.where(STEPS >= 400, 0.92, 0.1))
-
-    def build(s):
-        return pair(
-            s,
-            "C8",
-            "modarith",
-            None,
-            None,
-            {"test_acc": acc, "commutator_defect": _defect(500)},
-            {"test_acc": NO_GROK, "commutator_defect": _defect(None)},
-        )
-
+    build = _c8(
+        {"test_acc": acc, "commutator_defect": _defect(500)},
+        {"test_acc": NO_GROK, "commutator_defect": _defect(None)},
+    )
     assert verdicts(tmp_path, "C8", build)[:2] == (NC, C)
 
 
