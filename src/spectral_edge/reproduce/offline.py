@@ -33,7 +33,11 @@ from spectral_edge.core.accuracy import compare_sketch
 from spectral_edge.core.stability import stability_alpha_split
 from spectral_edge.dynamics._model import add, gradient, loss_value, parameters, preserved
 from spectral_edge.dynamics.holographic import trajectory_pca_accuracy
+from spectral_edge.lab.presets import config_from_dict
+from spectral_edge.lab.trainer import make_task
 from spectral_edge.reproduce.engine import NotRun, RunView
+from spectral_edge.reproduce.nulls import spearman
+from spectral_edge.snapshot import select_parameters
 
 STEP_FILE = re.compile(r"step-(\d+)")
 AUTHOR_MODES = 6  # the author's loss_decomposition.py analyses j < 6
@@ -57,9 +61,6 @@ def _state(path: Path) -> dict:
 
 
 def _model_and_task(v: RunView):
-    from spectral_edge.lab.presets import config_from_dict
-    from spectral_edge.lab.trainer import make_task
-
     task = make_task(config_from_dict(v.train))
     model = task.build_model()
     model.train()  # the author measures in train mode; our models have no dropout
@@ -70,8 +71,6 @@ def _attention(model) -> tuple[list[str], list[torch.Tensor], np.ndarray]:
     """The attention weight matrices (the monitor's ``attention`` selection: W_Q, W_K, W_V,
     W_O, no biases): names, parameters, and their columns in the flat vector of all
     parameters, all in that vector's order."""
-    from spectral_edge.snapshot import select_parameters
-
     chosen = {id(p): n for n, p in select_parameters(model, "attention")}
     names, params, cols, offset = [], [], [], 0
     for p in parameters(model):
@@ -152,8 +151,6 @@ def author_decomposition(v: RunView, step: int) -> dict:
     Returns per-mode ``predicted``, ``actual``, ``alpha`` and the author's scores: Pearson and
     Spearman of |predicted| against |actual|.
     """
-    from spectral_edge.reproduce.nulls import spearman
-
     weights = dict(weight_files(v))
     if step not in weights or step not in update_files(v):
         raise NotRun(f"run {v.name}: no weights and updates both saved at step {step}")
