@@ -531,11 +531,17 @@ def test_c10_one_jittering_matrix_passes_the_average_not_the_null(tmp_path):
     _save_trajectory(tmp_path / "s", "m", thetas, steps)
     acc = np.where(STEPS >= 500, 0.99, 0.1)
     tags = {"for": ["C1"], "family": "modarith", "wd": True, "op": "add", "seed": 1}
-    paper, strict, rec = verdicts(
-        tmp_path, "C10", lambda s: add(s, "m", tags, None, {"test_acc": acc}, train=TINY)
-    )
+    # the heavy run's own trajectory probe (all parameters, whole run) is reported beside
+    probe = (1100, "probe:trajectory", {"manifold": {"pc1_share": 0.7}, "pca": {}})
+    tags = {**tags, "_probes": {"trajectory": {}}}
+
+    def build(s):
+        add(s, "m", tags, None, {"test_acc": acc}, events=[probe], train=TINY)
+
+    paper, strict, rec = verdicts(tmp_path, "C10", build)
     assert (paper, strict) == (C, NC)
     assert "7/8 matrices above it" in rec.strict.null
+    assert "over the whole run 70.0 %" in rec.paper.measured
 
 
 class _Oracle:

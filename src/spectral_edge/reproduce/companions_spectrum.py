@@ -369,10 +369,23 @@ TRAJECTORY_RUNS = Select(
 )
 
 
+def _trajectory_probe(v: RunView) -> dict | None:
+    """The heavy run's own trajectory probe (all parameters, every 100 steps, the whole run,
+    centred): reported beside the author's readings."""
+    if "trajectory" not in v.probes:
+        return None
+    try:
+        return v.probe("trajectory")
+    except NotRun:
+        return None
+
+
 def _c10_one(v: RunView, stop: int) -> dict:
     pc = offline.matrix_pc1_shares(v, stop)
     null = random_walk_pc1_null(pc["snapshots"], pc["dim"])
-    return {**pc, "null_q95": float(np.quantile(null, 0.95))}
+    probe = _trajectory_probe(v)
+    whole = probe["manifold"]["pc1_share"] if probe else None
+    return {**pc, "null_q95": float(np.quantile(null, 0.95)), "whole_run_all_params": whole}
 
 
 def _layer(name: str) -> str:
@@ -380,26 +393,33 @@ def _layer(name: str) -> str:
     return f"layer {hit.group(1)}" if hit else "other"
 
 
-def _c10_text(m) -> str:
+def _by_layer(m) -> dict[str, list[float]]:
     layers: dict = {}
     for x in m["per"].values():
         for name, share in x["shares"].items():
             layers.setdefault(_layer(name), []).append(share)
+    return layers
+
+
+def _c10_text(m) -> str:
     t = span([x["snapshots"] for x in m["per"].values()], ".0f")
+    every = [100 * s for x in m["per"].values() for s in x["shares"].values()]
+    whole = [x["whole_run_all_params"] for x in m["per"].values() if x["whole_run_all_params"]]
     return (
         "mean per-matrix PC1 share by layer: "
-        + ", ".join(f"{k} {100 * np.mean(v):.1f} %" for k, v in sorted(layers.items()))
-        + f"; per matrix {span([100 * s for x in m['per'].values() for s in x['shares'].values()])}"
-        f" % over {len(m['per'])} runs ({t} snapshots up to the author's stop)"
+        + ", ".join(f"{k} {100 * np.mean(v):.1f} %" for k, v in sorted(_by_layer(m).items()))
+        + f"; per matrix {span(every)} % over {len(m['per'])} runs ({t} snapshots up to the "
+        "author's stop)"
+        + (
+            f"; the heavy run's all-parameter trajectory over the whole run {100 * whole[0]:.1f} %"
+            if whole
+            else ""
+        )
     )
 
 
 def _c10_paper(m):
-    layers: dict = {}
-    for x in m["per"].values():
-        for name, share in x["shares"].items():
-            layers.setdefault(_layer(name), []).append(share)
-    return Judgement(all(np.mean(v) >= PC1_BAR for v in layers.values()), _c10_text(m))
+    return Judgement(all(np.mean(v) >= PC1_BAR for v in _by_layer(m).values()), _c10_text(m))
 
 
 def _c10_strict(m):
@@ -440,6 +460,7 @@ C10 = Prediction(
 
 
 def _c11_one(v: RunView, stop: int) -> dict:
+    probe = _trajectory_probe(v)
     return {
         "uncentred": offline.reconstruction_accuracy(
             v, stop, AUTHOR_KS, center=False, bar=RECOVERY_AUTHOR
@@ -447,6 +468,7 @@ def _c11_one(v: RunView, stop: int) -> dict:
         "centred": offline.reconstruction_accuracy(
             v, stop, range(1, MAX_PCS + 1), center=True, bar=RECOVERY_THESIS
         ),
+        "whole_run": probe["pca"]["accuracy"] if probe else None,
     }
 
 
@@ -463,10 +485,17 @@ def _c11_judge(key: str, bar: float):
             firsts.append(str(k) if k else f">{max(int(j) for j in acc)}")
             finals.append(x[key]["final"])
         ok = all(k.isdigit() and int(k) <= MAX_PCS for k in firsts)
+        whole = [x["whole_run"] for x in m["per"].values() if x.get("whole_run")]
         return Judgement(
             ok,
             f"{key} PCs, first k with test acc ≥ {bar:.2f} per run: {', '.join(firsts)} "
-            f"(accuracy at the stop {span(finals, '.3f')})",
+            f"(accuracy at the stop {span(finals, '.3f')})"
+            + (
+                f"; the heavy run's probe over the whole run (centred, all parameters), first k "
+                f"≥ 0.95: {_first_k(whole[0], RECOVERY_THESIS) or '>6'}"
+                if whole
+                else ""
+            ),
         )
 
     return judge
