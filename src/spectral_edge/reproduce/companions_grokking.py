@@ -391,9 +391,9 @@ def lockin_step(steps, r23) -> int | None:
     """The author's lock-in: with ρ = λ2/λ3 = r23², s(t) = [log ρ(t) − log ρ(t − 25)]/25 per
     epoch; fires at the first t ≥ 100 with s(t) > 0.04 (None if never).
 
-    >>> t = np.arange(20, 301)
-    >>> lockin_step(t, np.where(t < 150, 1.5, 1.5 * np.exp(0.05 * (t - 150))))
-    151
+    >>> t = np.arange(20, 301)  # r23 grows 5 % an epoch from 150: log ρ by 0.1, the slope
+    >>> lockin_step(t, np.where(t < 150, 1.5, 1.5 * np.exp(0.05 * (t - 150))))  # > 0.04 after 10
+    161
     """
     s = np.asarray(steps, dtype=np.int64)
     log_rho = dict(
