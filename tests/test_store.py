@@ -335,6 +335,7 @@ def test_windows_round_trip_nan_inf_and_variable_sigma_columns(store):
     expected_cols = ["step", "k_star", *[f"sigma_{j}" for j in range(1, 12)], "x"]
     assert frame.columns.tolist() == expected_cols  # natural order: sigma_2 before sigma_10
     assert frame["step"].tolist() == list(range(1, 13)) and frame["step"].dtype == np.int64
+    # k* stays float here: one window lacks it (test_integer_features_read_back_as_ints).
     assert (frame.dtypes.iloc[1:] == np.float64).all()
     assert frame.loc[0, "k_star"] == 2.0 and frame.loc[1, "k_star"] == 1.0
     assert frame.loc[0, "sigma_1"] == 1.0 and np.isnan(frame.loc[0, "sigma_2"])
@@ -342,6 +343,14 @@ def test_windows_round_trip_nan_inf_and_variable_sigma_columns(store):
     last = frame.iloc[-1]
     assert np.isnan(last["k_star"]) and np.isnan(last["sigma_1"])
     assert last["sigma_2"] == np.inf and last["x"] == -np.inf and np.isnan(last["sigma_3"])
+
+
+def test_integer_features_read_back_as_ints(store):
+    run = store.create_run("ints", config={})
+    run.log_windows([(1, {"w": 2, "k_star": 1, "gap_ratio": 1.5}), (2, {"w": 3, "k_star": 2})])
+    frame = run.windows()
+    assert frame["k_star"].dtype == np.int64 and frame["w"].dtype == np.int64
+    assert frame["k_star"].tolist() == [1, 2] and isinstance(frame["w"].tolist()[0], int)
 
 
 def test_log_windows_batch_forms_and_reimport(store):
@@ -538,7 +547,8 @@ def test_sigkill_loses_nothing_committed(tmp_path):
         assert frame["step"].tolist() == list(range(n))
         assert frame["sigma_1"].tolist() == [float(k) for k in range(n)]
         assert run.metrics()["loss"].tolist() == [3.0]
-        assert run.status == "running"  # it never got to finish
+        # It never got to finish; its writer is gone, so readers see it interrupted.
+        assert run.status == "interrupted"
 
 
 # -- exports ---------------------------------------------------------------------------------------

@@ -4,17 +4,50 @@ The public surface is small on purpose::
 
     from spectral_edge import RollingGram, spectrum, SpectralMonitor, open_store
 
-Heavy or optional pieces (the run store's Parquet export, plots, framework adapters) are imported
-only when used.
+Each name is imported when it is first used (a module ``__getattr__``), so ``import
+spectral_edge`` and ``spectral-edge --help`` do not pay for torch (1-2 s) or pandas until
+something needs them. Heavy or optional pieces (the run store's Parquet export, plots, framework
+adapters) are imported only when used.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-from spectral_edge.core.gram import RollingGram  # noqa: E402
-from spectral_edge.core.sketch import make_sketch  # noqa: E402
-from spectral_edge.core.spectrum import WindowSpectrum, spectrum  # noqa: E402
-from spectral_edge.errors import SpectralEdgeError  # noqa: E402
-from spectral_edge.monitor import Event, SpectralMonitor, WindowRecord  # noqa: E402
+# name -> the module that defines it
+_LAZY = {
+    "Event": "spectral_edge.monitor",
+    "RollingGram": "spectral_edge.core.gram",
+    "SpectralEdgeError": "spectral_edge.errors",
+    "SpectralMonitor": "spectral_edge.monitor",
+    "WindowRecord": "spectral_edge.monitor",
+    "WindowSpectrum": "spectral_edge.core.spectrum",
+    "make_sketch": "spectral_edge.core.sketch",
+    "spectrum": "spectral_edge.core.spectrum",
+}
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports on demand
+    from spectral_edge.core.gram import RollingGram
+    from spectral_edge.core.sketch import make_sketch
+    from spectral_edge.core.spectrum import WindowSpectrum, spectrum
+    from spectral_edge.errors import SpectralEdgeError
+    from spectral_edge.monitor import Event, SpectralMonitor, WindowRecord
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'spectral_edge' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next access is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 def open_store(path, read_only: bool = False):

@@ -14,9 +14,12 @@ from spectral_edge.errors import SpectralEdgeError
 
 
 def cmd_runs(args) -> None:
-    """List the runs of a store."""
+    """List the runs of a store; delete runs by name or id, or prune the empty ones."""
     from spectral_edge.store import open_store
 
+    if args.delete or args.prune:
+        _delete_runs(args)
+        return
     with open_store(args.store, read_only=True) as store:
         table = store.runs()
     if table.empty:
@@ -25,12 +28,31 @@ def cmd_runs(args) -> None:
     print(table.to_string(index=False))
 
 
+def _delete_runs(args) -> None:
+    from spectral_edge.store import open_store
+
+    verb = "would delete" if args.dry_run else "deleted"
+    with open_store(args.store, read_only=args.dry_run) as store:
+        runs = [store.run(key) for key in args.delete]  # every name checked before any deletion
+        names = [run.name for run in runs] + (store.empty_runs() if args.prune else [])
+        names = list(dict.fromkeys(names))
+        if not args.dry_run:
+            for name in names:
+                store.delete_run(name)
+    if not names:
+        print(f"no empty runs in {args.store}: nothing to delete")
+    for name in names:
+        print(f"{verb} run {name!r}")
+
+
 def cmd_export(args) -> None:
-    """Export one run's windows, metrics, events and configuration to CSV or Parquet."""
+    """Export one run to CSV or Parquet: its four tables, or one of them with --part."""
     from spectral_edge.store import open_store
 
     with open_store(args.store, read_only=True) as store:
-        written = store.run(args.run).export(args.out, format=args.format)
+        written = store.run(args.run).export(args.out, format=args.format, part=args.part)
+    if len(written) > 1:
+        print(f"wrote {len(written)} files ({', '.join(written)}):")
     for kind, path in written.items():
         print(f"{kind:>8}: {path}")
 
@@ -101,6 +123,7 @@ def cmd_analyze(args) -> None:
         sketch=args.sketch,
         seed=args.seed,
         k_star=args.k_star,
+        metrics=args.metrics,
     )
     print(summary(monitor, args.store))
 
@@ -125,6 +148,20 @@ def cmd_compare(args) -> None:
             print(f"\nreport: {write_compare_report(runs, args.out)}")
 
 
+def cmd_early_warning(args) -> None:
+    """Tune the warning rules on the tuning runs, or score them on the others."""
+    from spectral_edge.reproduce.early_warning import score_store, tune_store
+    from spectral_edge.store import open_store
+
+    with open_store(args.store, read_only=True) as store:
+        if args.action == "tune":
+            tune_store(store, args.out, llc_dir=args.llc, stream=sys.stdout)
+        else:
+            if not args.rules:
+                raise SpectralEdgeError("score needs --rules FILE (the output of tune)")
+            score_store(store, args.rules, args.out, llc_dir=args.llc, stream=sys.stdout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spectral-edge",
@@ -141,32 +178,44 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a preset with the monitor attached")
     train.add_argument("preset", help="preset name (spectral_edge.lab.presets.PRESETS)")
-    train.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config field (repeatable), e.g. --set lr=3e-3 --set steps=2000",
-    )
+    _set_option(train, "override a config field (repeatable), e.g. --set lr=3e-3 --set steps=2000")
     train.add_argument("--out", default="runs", help="run directory (default runs)")
     train.add_argument("--name", help="run name (default: the preset name)")
     train.add_argument("--overwrite", action="store_true", help="replace a run of that name")
     train.add_argument("--resume", action="store_true", help="continue from its checkpoint")
     train.set_defaults(func=cmd_train)
 
-    runs = sub.add_parser("runs", help="list the runs in a store")
+    runs = sub.add_parser(
+        "runs",
+        help="list the runs in a store (or delete some)",
+        description="List the runs in a store: status (running, finished, failed, interrupted: "
+        "a run whose process died), windows, last step. --delete and --prune remove runs.",
+    )
     runs.add_argument("store", help="a store file or directory")
+    runs.add_argument(
+        "--delete", nargs="+", default=[], metavar="RUN", help="delete these runs (names or ids)"
+    )
+    runs.add_argument(
+        "--prune",
+        action="store_true",
+        help="delete the runs without any window that are not running",
+    )
+    runs.add_argument(
+        "--dry-run", action="store_true", help="with --delete/--prune: say what would go"
+    )
     runs.set_defaults(func=cmd_runs)
 
     report = sub.add_parser("report", help="write the HTML report of a run or a store")
     report.add_argument("source", metavar="RUN_OR_STORE", help="a store file or directory")
-    report.add_argument("--run", help="report this run only (default: every run of the store)")
+    report.add_argument(
+        "--run", help="report this run only, by name or id (default: every run of the store)"
+    )
     report.add_argument("--out", help="HTML file (default: report.html beside the store)")
     report.set_defaults(func=cmd_report)
 
     compare = sub.add_parser("compare", help="compare runs of a store side by side")
     compare.add_argument("store", help="a store file or directory")
-    compare.add_argument("runs", nargs="+", metavar="RUN", help="two or more run names")
+    compare.add_argument("runs", nargs="+", metavar="RUN", help="two or more run names or ids")
     compare.add_argument("--out", help="also write an HTML page with the curves compared")
     compare.set_defaults(func=cmd_compare)
 
@@ -186,20 +235,37 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--seed", type=int, default=0, help="sketch seed")
     analyze.add_argument("--k-star", default="plain", help="k* variant (default plain)")
     analyze.add_argument("--lr", type=float, help="η when the checkpoints do not store it")
+    analyze.add_argument(
+        "--metrics",
+        metavar="CSV_OR_KEYS",
+        help="training metrics to store beside the windows: a CSV with a step column, or the "
+        "key(s) holding them in each checkpoint (e.g. metrics, or loss,val_acc); default: a "
+        "'metrics' dict when checkpoints have one, and HF trainer_state.json log history",
+    )
     analyze.add_argument("--overwrite", action="store_true", help="replace a run of that name")
     analyze.set_defaults(func=cmd_analyze)
 
-    export = sub.add_parser("export", help="export a run to CSV or Parquet")
-    export.add_argument("store")
+    export = sub.add_parser(
+        "export",
+        help="export a run to CSV or Parquet",
+        description="A run is four things, so export writes a set of files: OUT=out/x.csv writes "
+        "out/x_windows.csv, out/x_metrics.csv, out/x_events.csv and out/x_run.json (config, "
+        "seeds, definitions); a directory OUT receives <run>_windows.csv and so on. With "
+        "--part, exactly one file: OUT itself.",
+    )
+    export.add_argument("store", help="a store file or directory")
     export.add_argument("run", help="run name or id")
-    export.add_argument("out", help="output prefix (…/name.csv, …/name.parquet) or directory")
-    export.add_argument("--format", choices=("csv", "parquet"))
+    export.add_argument(
+        "out", help="a prefix such as out/x.csv, a directory, or with --part the file to write"
+    )
+    export.add_argument("--format", choices=("csv", "parquet"), help="needed for a directory")
+    export.add_argument(
+        "--part", choices=("windows", "metrics", "events"), help="write this one table to OUT"
+    )
     export.set_defaults(func=cmd_export)
 
-    from spectral_edge.dynamics.analyses import configure_parser
-
     dynamics = sub.add_parser("dynamics", help="run a dynamics analysis on a stored run")
-    configure_parser(dynamics)
+    dynamics_arguments(dynamics)
     dynamics.set_defaults(func=cmd_dynamics)
 
     rep = sub.add_parser("reproduce", help="run and score the thesis' twenty predictions")
@@ -212,7 +278,43 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs", type=int, default=1, help="runs trained at once, one process each (default 1)"
     )
     rep.set_defaults(func=cmd_reproduce)
+
+    ew = sub.add_parser(
+        "early-warning",
+        help="tune and score early-warning rules on a campaign's runs (docs/early-warning.md)",
+        epilog="example: spectral-edge early-warning tune runs/reproduce-cpu --out rules.json; "
+        "spectral-edge early-warning score runs/reproduce-cpu --rules rules.json --out ew/",
+    )
+    ew.add_argument("action", choices=("tune", "score"))
+    ew.add_argument("store", help="the campaign's store (spectral-edge reproduce --suite cpu)")
+    ew.add_argument("--out", required=True, help="tune: a JSON file; score: a directory")
+    ew.add_argument("--rules", help="score: the JSON file written by tune")
+    ew.add_argument("--llc", help="a directory of per-run LLC series (step,llc CSV files)")
+    ew.set_defaults(func=cmd_early_warning)
     return parser
+
+
+def _set_option(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=help)
+
+
+def dynamics_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``spectral-edge dynamics`` (see :mod:`spectral_edge.dynamics.analyses`)."""
+    parser.add_argument("store", help="a store file or directory")
+    parser.add_argument("run", help="run name or id")
+    parser.add_argument(
+        "analysis", help="analysis name(s), comma-separated, or 'list' to show them"
+    )
+    _set_option(
+        parser, "an analysis option (repeatable); with several analyses write NAME.KEY=VALUE"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="compute and print, write nothing")
+    parser.add_argument(
+        "--to-config", action="store_true", help="also store results under config['analyses']"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the results as one JSON document {name: result}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,9 @@ One line attaches it to a plain PyTorch loop::
     monitor = SpectralMonitor(model, window=10, every=100, params="attention", store="runs/")
     monitor.attach(optimizer)          # observes after every optimizer.step()
 
-or call ``monitor.observe(step)`` yourself after each optimizer step.
+or call ``monitor.observe(step)`` yourself after each optimizer step, and ``monitor.close()`` (or
+``with SpectralMonitor(...) as monitor``) when training is over; see :mod:`spectral_edge.lifecycle`
+for what happens to the run otherwise.
 
 Every ``every`` optimizer steps the monitor reads the selected parameters. On the exact path it
 writes δ_t = θ_t − θ_{t−1} straight into the free slot of its :class:`RollingGram` and computes
@@ -39,13 +41,17 @@ from spectral_edge.core.gram import RollingGram
 from spectral_edge.core.sketch import make_sketch
 from spectral_edge.core.spectrum import K_STAR_VARIANTS, WindowSpectrum
 from spectral_edge.core.stability import adiabatic_regime
+from spectral_edge.dynamics.early_warning import DEFAULT_RULE, EarlyWarning, WarningRule
 from spectral_edge.errors import SpectralEdgeError
+from spectral_edge.lifecycle import RunCloser, resumable_run
+from spectral_edge.metrics import canonical_metrics, check_metric_names
 from spectral_edge.snapshot import (
     ParameterLayout,
     Selection,
     describe_selection,
     select_parameters,
 )
+from spectral_edge.training_config import describe_optimizers
 
 LR_POLICIES = ("first", "max", "mean")
 # Store writes refused by a full disk or read-only store, kept for a retry: about 50 MB at most.
@@ -171,6 +177,12 @@ class SpectralMonitor:
         strict: let errors inside the monitor raise into the training loop.
         run_name, run_config: name of the created run and extra configuration to record with it
             (seeds, model, data: whatever makes the run reproducible).
+        overwrite: replace a run of that name in the store (and everything it logged).
+        resume: continue the run of that name if there is one (status back to ``running``;
+            restore the monitor itself with :meth:`load_state_dict`), else create it.
+        metric_names: which logged metric is which canonical one, for names the vocabulary
+            of :mod:`spectral_edge.metrics` does not know, e.g. ``{"test_acc": "val_top1"}``
+            (what grokking is detected on); recorded as ``config["metric_names"]``.
         callbacks: functions called as ``f(event, monitor)`` for every event.
         window_callbacks: functions called as ``f(record, monitor)`` for every new window (a
             tracker, a live plot); failures are reported like the monitor's own.
@@ -202,6 +214,9 @@ class SpectralMonitor:
         strict: bool = False,
         run_name: str | None = None,
         run_config: dict | None = None,
+        overwrite: bool = False,
+        resume: bool = False,
+        metric_names: dict[str, str] | None = None,
         callbacks: list[Callable] | None = None,
         window_callbacks: list[Callable] | None = None,
         reduce: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -239,7 +254,7 @@ class SpectralMonitor:
         self.gram = RollingGram(window)
         self.ratio_floor = ratio_floor or resolution_floor(self.layout.tensors(model)[0].dtype)
         self.tracker = _tracker(phases)
-        self.warning = _warning(warning)
+        self.warning = _warning(warning, window, every)
         self.phase = "before"
         self.callbacks = list(callbacks or [])
         self.window_callbacks = list(window_callbacks or [])
@@ -248,6 +263,7 @@ class SpectralMonitor:
         self.latest: WindowRecord | None = None
         self.steps_observed = 0
         self._previous = None  # θ_{t−1} (exact path) or S(θ_{t−1}) (sketch path)
+        self._nonfinite_since: int | None = None  # step a non-finite episode began
         self._paused: str | None = None  # why no parameter is selected, while none is
         self._signature: list | None = None  # (name, requires_grad, shape) at the last check
         self._unwritten: deque = deque(maxlen=UNWRITTEN_LIMIT)
@@ -256,7 +272,15 @@ class SpectralMonitor:
         self._hook = None
         self._optimizers: list[torch.optim.Optimizer] = []
         self.run = None
-        self.run = self._open_run(store, run_name, run_config)
+        self._closer = None  # finishes the run this monitor opened (spectral_edge.lifecycle)
+        if overwrite and resume:
+            raise SpectralEdgeError(
+                "overwrite=True replaces a run and resume=True continues it: pass one of them"
+            )
+        names = check_metric_names(metric_names)
+        self.metric_names = names
+        run_config = {**({"metric_names": names} if names else {}), **(run_config or {})}
+        self.run = self._open_run(store, run_name, run_config, overwrite, resume)
 
     # -- public --------------------------------------------------------------------------------
 
@@ -266,7 +290,7 @@ class SpectralMonitor:
             **asdict(self.config),
             "ratio_floor_used": self.ratio_floor,
             "phase_tracker": None if self.tracker is None else asdict(self.tracker.config),
-            "warning_rule": None if self.warning is None else asdict(self.warning.config),
+            "warning_rule": _warning_rule(self.warning),
             "n_params": self.layout.numel,
             "n_tensors": len(self.layout.slots),
             "spectral_edge_version": __version__,
@@ -285,12 +309,35 @@ class SpectralMonitor:
         self.detach()
         self._optimizers = [optimizer, *more]
         self._hook = optimizer.register_step_post_hook(lambda *_: self.observe())
+        self.record_config(describe_optimizers(self._optimizers))
         return self
 
     def detach(self) -> None:
         if self._hook is not None:
             self._hook.remove()
             self._hook = None
+
+    def record_config(self, updates: dict) -> None:
+        """Add what the run's config should say about the training (the optimizer, framework
+        arguments) to the stored run; a later value of a key replaces the earlier one."""
+        if self.run is not None and updates and hasattr(self.run, "update_config"):
+            self._guarded(lambda: self.run.update_config(updates, replace=True), 0)
+
+    def close(self, status: str = "finished") -> None:
+        """Training is over: stop observing and finish the run this monitor opened (status
+        ``finished``, or ``failed``/``interrupted``). Also done by ``with SpectralMonitor(...)``,
+        when the monitor is garbage-collected, and at interpreter exit. Idempotent; a run
+        handed in as ``store=`` is its creator's to finish."""
+        self.detach()
+        if self._closer is not None:
+            self._closer.close(status)
+
+    def __enter__(self) -> SpectralMonitor:
+        return self
+
+    def __exit__(self, exc_type, *rest) -> None:
+        failed = "interrupted" if exc_type is KeyboardInterrupt else "failed"
+        self.close("finished" if exc_type is None else failed)
 
     def observe(self, step: int | None = None, lr: float | None = None) -> WindowRecord | None:
         """Record optimizer step ``step`` (default: count calls); returns a new window or None."""
@@ -309,17 +356,28 @@ class SpectralMonitor:
             return None
 
     def log_metrics(self, step: int, **metrics: float) -> None:
-        """Training metrics (loss, accuracy, lr, ...) into the run store beside the windows."""
+        """Training metrics (loss, accuracy, lr, ...) into the run store beside the windows,
+        under your names; readers understand the usual ones (:mod:`spectral_edge.metrics`)."""
         if self.run is not None:
             self._guarded(lambda: self.run.log_metrics(int(step), metrics), step)
+        if isinstance(self.warning, EarlyWarning):  # it reads train_acc and metric signals
+            try:
+                named = canonical_metrics(metrics, self.metric_names)
+                self._emit_warning(int(step), self.warning.observe_metrics(int(step), named))
+            except Exception as exc:
+                if self.config.strict:
+                    raise
+                self.emit(int(step), "monitor_error", f"{type(exc).__name__}: {exc}")
 
     def to_dataframe(self):
-        """One row per window: step, every feature and the regime."""
+        """One row per window: step, every feature and the regime (k* and w as ints)."""
         import pandas as pd
+
+        from spectral_edge.store import integer_columns
 
         if not self.history:  # the same empty frame as a run store's windows()
             return pd.DataFrame({"step": np.array([], dtype=np.int64)})
-        return pd.DataFrame(self.history)
+        return integer_columns(pd.DataFrame(self.history))
 
     # -- the snapshot --------------------------------------------------------------------------
 
@@ -329,23 +387,39 @@ class SpectralMonitor:
         pieces = list(self.layout.pieces(self.model))
         if self._previous is None:
             self._previous = self._baseline(pieces)
+            if self._previous is None:
+                self._nonfinite(
+                    step,
+                    "the parameters contain NaN or Inf; monitoring waits for finite ones "
+                    "to take a new baseline",
+                )
             return None
         accepted = self._push_exact(pieces) if self.sketcher is None else self._push_sketch(pieces)
         if not accepted:
             self._previous = None
-            self.emit(
+            self._nonfinite(
                 step,
-                "nonfinite",
                 "the update contains NaN or Inf (or overflows); it was left out of the window "
                 "and the next snapshot starts a new baseline",
             )
             return None
+        self._nonfinite_since = None
         new_sq, _, _ = self.gram.last_transition()
         if new_sq == 0.0:
             self.emit(step, "zero_update", "the selected parameters did not change")
         if self.gram.size < 2:
             return None
         return self._record(step, lr)
+
+    def _nonfinite(self, step: int, message: str) -> None:
+        """One ``nonfinite`` event per episode: from the first rejected update (or non-finite
+        baseline) until an update is accepted again. A diverged run whose parameters stay NaN
+        would otherwise report at every other snapshot. Every branch here follows from reduced
+        quantities (the all-reduced Gram row or sketch, the all-reduced finiteness of the
+        baseline), so under FSDP all processes take it together."""
+        if self._nonfinite_since is None:
+            self._nonfinite_since = step
+            self.emit(step, "nonfinite", message)
 
     def _follow_layout(self, step: int) -> bool:
         """Check the selected parameters against the layout; False while there are none.
@@ -395,8 +469,10 @@ class SpectralMonitor:
         return True
 
     def _baseline(self, pieces):
+        """θ (or S(θ)) to subtract from the next snapshot; None when it is not finite."""
         if self.sketcher is not None:
-            return self._sketch(pieces)
+            current = self._sketch(pieces)  # already reduced over the processes
+            return current if np.all(np.isfinite(current)) else None
         # The stored vector is what this process holds: all of θ, or its shards packed densely
         # (inner products do not care where coordinates sit, only that both sides agree).
         device = pieces[0][1].device
@@ -406,7 +482,10 @@ class SpectralMonitor:
         for _, flat in pieces:
             previous[start : start + flat.numel()].copy_(flat)
             start += flat.numel()
-        return previous
+        bad = np.array([0.0 if bool(torch.isfinite(previous).all()) else 1.0])
+        if self.reduce is not None:  # a NaN on any shard makes every process wait
+            bad = np.asarray(self.reduce(bad), dtype=np.float64)
+        return previous if bad[0] == 0.0 else None
 
     def _sketch(self, pieces) -> np.ndarray:
         current = self.sketcher.apply_pieces(pieces, device=pieces[0][1].device)
@@ -456,10 +535,14 @@ class SpectralMonitor:
             self.phase, changes = self.tracker.update(step, value)
             for change in changes:
                 self.emit(step, "phase", change["message"], change["evidence"])
-        if self.warning is not None:
-            fired = self.warning.update(step, features)
-            if fired is not None:
-                self.emit(step, "warning", fired["message"], fired["evidence"])
+        if isinstance(self.warning, EarlyWarning):
+            self._emit_warning(step, self.warning.observe_window(step, features))
+        elif self.warning is not None:  # a GapWarning (the rule before docs/early-warning.md)
+            self._emit_warning(step, self.warning.update(step, features))
+
+    def _emit_warning(self, step: int, fired: dict | None) -> None:
+        if fired is not None:
+            self.emit(step, "warning", fired["message"], fired["evidence"])
 
     # -- events and store ----------------------------------------------------------------------
 
@@ -547,14 +630,16 @@ class SpectralMonitor:
         self.emit(step, "store_error", f"could not {action} the run store: {exc}{note}")
         warnings.warn(f"spectral-edge store: {exc}", RuntimeWarning, stacklevel=4)
 
-    def _open_run(self, store, run_name, run_config):
+    def _open_run(self, store, run_name, run_config, overwrite=False, resume=False):
         """The run to write to; a store that cannot be opened is reported, not raised."""
         if store is None:
             return None
         if hasattr(store, "log_window"):
             return store
         try:
-            return self._create_run(store, run_name, run_config)
+            run = self._create_run(store, run_name, run_config, overwrite, resume)
+            self._closer = RunCloser(self, run)
+            return run
         except Exception as exc:
             if self.config.strict or not _store_unavailable(exc):
                 raise
@@ -566,16 +651,24 @@ class SpectralMonitor:
             )
             return None
 
-    def _create_run(self, store, run_name, run_config):
+    def _create_run(self, store, run_name, run_config, overwrite, resume):
         from spectral_edge.store import RunStore, open_store
 
         if not isinstance(store, RunStore):
             store = open_store(store)
         config = {"monitor": self.describe(), **(run_config or {})}
+        if resume:
+            run = resumable_run(store, run_name, config["monitor"])
+            if run is not None:
+                return run
         seeds = {"sketch_seed": self.config.seed}
         seeds.update((run_config or {}).get("seeds", {}))
         return store.create_run(
-            run_name, config=config, seeds=seeds, definitions=self.definitions()
+            run_name,
+            config=config,
+            seeds=seeds,
+            definitions=self.definitions(),
+            overwrite=overwrite,
         )
 
     def definitions(self) -> dict:
@@ -608,6 +701,7 @@ class SpectralMonitor:
             "gram": self.gram.state_dict(),
             "previous": previous,
             "steps_observed": self.steps_observed,
+            "nonfinite_since": self._nonfinite_since,
             "history": [dict(h) for h in self.history],
             "events": [asdict(e) for e in self.events],
             "phase": self.phase,
@@ -638,6 +732,7 @@ class SpectralMonitor:
             previous = previous.clone().to(device)
         self._previous = previous
         self.steps_observed = int(state["steps_observed"])
+        self._nonfinite_since = state.get("nonfinite_since")  # absent before issue 13
         self.history = [dict(h) for h in state["history"]]
         self.events = [Event(**e) for e in state["events"]]
         self.phase = state["phase"]
@@ -670,10 +765,13 @@ class SpectralMonitor:
 def resolution_floor(dtype: torch.dtype) -> float:
     """The smallest σ_j/σ_1 a Gram of such parameters resolves: the default ratio floor.
 
-    Updates of float32 parameters give Gram entries accurate to ~1e-6 relative, so eigenvalues
-    below ~1e-6·λ_1, i.e. σ_j below ~1e-3·σ_1, are rounding noise; left unfloored they produce
-    ratios of 10^7 at the bottom of the spectrum (seen in a weight-decay-0 run whose updates had
-    collapsed onto a few directions), and k* lands there. float64 parameters resolve ~1e-6.
+    The floor was chosen when Gram entries of float32 updates were accurate to ~1e-6 relative,
+    so that σ_j below ~1e-3·σ_1 were rounding noise; left unfloored they produced ratios of 10^7
+    at the bottom of the spectrum (seen in a weight-decay-0 run whose updates had collapsed onto a
+    few directions), and k* landed there. Since issue 13 the Gram is exact for the stored updates
+    (core/gram.py), which resolves σ_j down to ~1e-7·σ_1; the floor is kept, because a collapsed
+    window would still put k* at its bottom. Lowering it would be a change of definition
+    (docs/definitions.md). float64 parameters: 1e-6.
     """
     return 1e-6 if dtype == torch.float64 else 1e-3
 
@@ -686,12 +784,22 @@ def _tracker(phases):
     return phases or None
 
 
-def _warning(warning):
+def _warning(warning, window: int, every: int):
+    """The monitor's warning: True for :data:`DEFAULT_RULE`, a :class:`WarningRule`, an
+    :class:`EarlyWarning`, a legacy :class:`~spectral_edge.dynamics.GapWarning`, or None."""
     if warning is True:
-        from spectral_edge.dynamics.warning import GapWarning
-
-        return GapWarning()
+        warning = DEFAULT_RULE
+    if isinstance(warning, WarningRule):
+        return EarlyWarning(warning, window=window, every=every)
     return warning or None
+
+
+def _warning_rule(warning) -> dict | None:
+    if warning is None:
+        return None
+    if isinstance(warning, EarlyWarning):
+        return asdict(warning.rule)
+    return {"legacy": "GapWarning", **asdict(warning.config)}
 
 
 def _store_unavailable(exc: BaseException) -> bool:

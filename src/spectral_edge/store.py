@@ -29,7 +29,6 @@ import operator
 import os
 import platform
 import re
-import socket
 import sqlite3
 import sys
 import threading
@@ -43,14 +42,24 @@ import numpy as np
 import pandas as pd
 
 from spectral_edge import __version__
+from spectral_edge.core.spectrum import INTEGER_FEATURES
 from spectral_edge.errors import SpectralEdgeError
+from spectral_edge.lifecycle import effective_status, writer
 
-__all__ = ["DEFAULT_FILENAME", "SCHEMA_VERSION", "Run", "RunStore", "open_store"]
+__all__ = [
+    "DEFAULT_FILENAME",
+    "SCHEMA_VERSION",
+    "Run",
+    "RunStore",
+    "integer_columns",
+    "open_store",
+]
 
 DEFAULT_FILENAME = "spectral_edge.sqlite"
 SCHEMA_VERSION = 1
 _FILE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 _EXPORT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+EXPORT_PARTS = ("windows", "metrics", "events")
 
 # Version 1. A future version N adds _MIGRATIONS[N], the SQL that upgrades a version N - 1 store.
 _SCHEMA = """
@@ -213,7 +222,9 @@ class RunStore:
             if old is not None and not overwrite:
                 raise SpectralEdgeError(
                     f"a run named {name!r} already exists in {self.path}; choose another name, "
-                    "pass overwrite=True to replace it, or store.delete_run() it first"
+                    "pass overwrite=True to replace it (SpectralMonitor and create_run take it; "
+                    "SpectralMonitor also resume=True to continue it), or delete it first: "
+                    f"spectral-edge runs {self.path.parent} --delete {name}"
                 )
             if old is not None:
                 _delete_rows(conn, old[0])
@@ -234,14 +245,21 @@ class RunStore:
         return Run(self, run_id, name)
 
     def run(self, name_or_id: str | int) -> Run:
-        """The run with this name (str) or id (int); an error lists the runs there are."""
+        """The run with this name (str) or id (int); an error lists the runs there are.
+
+        A string of digits that is no run's name is read as an id, so that a command line's
+        ``RUN`` argument takes names and ids alike (a run named ``"7"`` wins over id 7).
+        """
+        by_id = "SELECT id, name FROM runs WHERE id = ?"
         if isinstance(name_or_id, str):
-            sql, key = "SELECT id, name FROM runs WHERE name = ?", _text(name_or_id, "run name")
+            key = _text(name_or_id, "run name")
+            row = self._query("SELECT id, name FROM runs WHERE name = ?", (key,), "look up a run")
+            if not row and key.strip().isdigit():
+                row = self._query(by_id, (int(key),), "look up a run")
         elif isinstance(name_or_id, bool) or not isinstance(name_or_id, (int, np.integer)):
             raise SpectralEdgeError(f"a run is named by a str or an int id, got {name_or_id!r}")
         else:
-            sql, key = "SELECT id, name FROM runs WHERE id = ?", int(name_or_id)
-        row = self._query(sql, (key,), "look up a run")
+            row = self._query(by_id, (int(name_or_id),), "look up a run")
         if not row:
             names = [r[0] for r in self._query("SELECT name FROM runs ORDER BY id", (), "list")]
             shown = ", ".join(repr(n) for n in names[:20]) or "none"
@@ -252,10 +270,14 @@ class RunStore:
         return Run(self, int(row[0][0]), row[0][1])
 
     def runs(self) -> pd.DataFrame:
-        """One row per run: id, name, status, created_at, n_windows, last_step, version."""
+        """One row per run: id, name, status, created_at, n_windows, last_step, version.
+
+        ``status`` is the one readers should believe: a ``running`` run whose writing process is
+        gone reads ``interrupted`` (see :mod:`spectral_edge.lifecycle`).
+        """
         rows = self._query(
             """
-            SELECT r.id, r.name, r.status, r.created_at,
+            SELECT r.id, r.name, r.status, r.environment, r.created_at,
                    (SELECT COUNT(DISTINCT step) FROM windows WHERE run_id = r.id),
                    (SELECT MAX(s) FROM (
                         SELECT MAX(step) AS s FROM windows WHERE run_id = r.id
@@ -267,6 +289,8 @@ class RunStore:
             (),
             "list runs",
         )
+        # The status shown: a "running" run whose writer died reads "interrupted" (lifecycle).
+        rows = [(i, n, effective_status(s, json.loads(env)), *rest) for i, n, s, env, *rest in rows]
         columns = ["id", "name", "status", "created_at", "n_windows", "last_step", "version"]
         frame = pd.DataFrame(rows, columns=columns)
         # Nullable int: a run that logged nothing has no last step, and NaN would make it float.
@@ -277,6 +301,21 @@ class RunStore:
         run = self.run(name_or_id)
         with self._transaction(f"delete run {run.name!r}") as conn:
             _delete_rows(conn, run.id)
+
+    def empty_runs(self) -> list[str]:
+        """Names of the runs that hold no window and are not being written: what
+        :meth:`prune` deletes. A stored table (a run whose config holds ``predictions``, as
+        ``spectral-edge reproduce`` writes) is not empty."""
+        table = self.runs()
+        idle = table[(table["n_windows"] == 0) & (table["status"] != "running")]
+        return [n for n in idle["name"] if "predictions" not in self.run(n).config]
+
+    def prune(self) -> list[str]:
+        """Delete every run of :meth:`empty_runs`; returns their names."""
+        names = self.empty_runs()
+        for name in names:
+            self.delete_run(name)
+        return names
 
     # -- plumbing shared with Run ---------------------------------------------------------------
 
@@ -322,6 +361,12 @@ class RunStore:
             )
         with self._lock, self._translate(action):
             conn = self._connection()
+            if conn.in_transaction:
+                # Re-entered on this thread (a finalizer run by the garbage collector in the
+                # middle of a write): refuse, leaving the transaction under way untouched.
+                raise SpectralEdgeError(
+                    f"run store {self.path}: cannot {action} inside another write of this thread"
+                )
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -397,7 +442,11 @@ class Run:
 
     @property
     def info(self) -> dict[str, Any]:
-        """All that is recorded about the run: identity, status, versions, host, JSON fields."""
+        """All that is recorded about the run: identity, status, versions, host, JSON fields.
+
+        ``status`` is the effective one: ``interrupted`` for a ``running`` run whose writing
+        process is gone (:mod:`spectral_edge.lifecycle`).
+        """
         rows = self.store._query(
             "SELECT id, name, status, created_at, finished_at, version, environment, config,"
             " seeds, definitions FROM runs WHERE id = ?",
@@ -409,14 +458,15 @@ class Run:
                 f"run {self.name!r} (id {self.id}) no longer exists in {self.store.path}"
             )
         rid, name, status, created, finished, version, env, config, seeds, defs = rows[0]
+        environment = json.loads(env)
         return {
             "id": rid,
             "name": name,
-            "status": status,
+            "status": effective_status(status, environment),
             "created_at": created,
             "finished_at": finished,
             "version": version,
-            **json.loads(env),
+            **environment,
             "config": json.loads(config),
             "seeds": json.loads(seeds),
             "definitions": json.loads(defs),
@@ -442,19 +492,24 @@ class Run:
         """Set the status (``running``, ``finished``, ``failed``... any non-empty string).
 
         ``finished_at`` records when the run last left ``"running"``; going back to ``"running"``
-        (a resume) clears it.
+        (a resume) clears it and records this process as the run's writer, so readers check
+        the new process, not the one that died (:mod:`spectral_edge.lifecycle`).
         """
         if not isinstance(status, str) or not status.strip():
             raise SpectralEdgeError(f"status must be a non-empty string, got {status!r}")
         _text(status, "status")
         finished = None if status == "running" else _now()
         with self.store._transaction(f"set the status of run {self.name!r}") as conn:
-            cursor = conn.execute(
-                "UPDATE runs SET status = ?, finished_at = ? WHERE id = ?",
-                (status, finished, self.id),
-            )
-            if cursor.rowcount == 0:
+            row = conn.execute("SELECT environment FROM runs WHERE id = ?", (self.id,)).fetchone()
+            if row is None:
                 raise SpectralEdgeError(f"run {self.name!r} no longer exists in {self.store.path}")
+            environment = json.loads(row[0])
+            if status == "running":
+                environment.update(writer())
+            conn.execute(
+                "UPDATE runs SET status = ?, finished_at = ?, environment = ? WHERE id = ?",
+                (status, finished, json.dumps(environment), self.id),
+            )
 
     def finish(self, status: str = "finished") -> None:
         """Mark the run done; same as ``set_status(status)``."""
@@ -554,12 +609,13 @@ class Run:
     # -- reading --------------------------------------------------------------------------------
 
     def windows(self) -> pd.DataFrame:
-        """Window features, wide: a ``step`` column, then one float column per feature name.
+        """Window features, wide: a ``step`` column, then one column per feature name.
 
         Sorted by step; feature columns in natural order (``sigma_2`` before ``sigma_10``); a
-        feature a window did not log is NaN there.
+        feature a window did not log is NaN there. Features are floats except the integer ones
+        (``w``, ``k_star`` and its variants), which come back as ints.
         """
-        return self._wide("windows")
+        return integer_columns(self._wide("windows"))
 
     def metrics(self) -> pd.DataFrame:
         """Training metrics, wide like :meth:`windows`."""
@@ -604,18 +660,37 @@ class Run:
 
     # -- export ---------------------------------------------------------------------------------
 
-    def export(self, path: str | os.PathLike[str], format: str | None = None) -> dict[str, Path]:
-        """Write windows, metrics, events and run info; returns ``{part: file written}``.
+    def export(
+        self, path: str | os.PathLike[str], format: str | None = None, part: str | None = None
+    ) -> dict[str, Path]:
+        """Write the run's tables; returns ``{part: file written}``.
 
-        ``path`` ending in ``.csv`` or ``.parquet`` (``.pq``) is a prefix: ``out/exp.csv`` writes
+        A run is four things, so by default this writes a *set* of four files: windows, metrics,
+        events and the run's info (config, seeds, definitions, environment) as JSON. ``path``
+        ending in ``.csv`` or ``.parquet`` (``.pq``) is then a prefix: ``out/exp.csv`` writes
         ``out/exp_windows.csv``, ``out/exp_metrics.csv``, ``out/exp_events.csv`` and
         ``out/exp_run.json``. Any other path is a directory (created if needed) that receives
         ``<run name>_windows.csv`` and so on; ``format`` (``"csv"`` or ``"parquet"``) is then
-        required. Event evidence is written as a JSON string. Parquet needs pyarrow.
+        required.
+
+        ``part="windows"`` (or ``"metrics"``, ``"events"``) writes that one table to exactly
+        ``path``, a file ending in ``.csv`` or ``.parquet``.
+
+        Event evidence is written as a JSON string. Parquet needs pyarrow.
         """
         path = Path(path)
         inferred = _EXPORT_FORMATS.get(path.suffix.lower())
         fmt = format if format is not None else inferred
+        if part is not None and part not in EXPORT_PARTS:
+            raise SpectralEdgeError(
+                f"cannot export part {part!r} of run {self.name!r}: choose one of "
+                f"{', '.join(EXPORT_PARTS)} (or none, for all of them and the run's info)"
+            )
+        if part is not None and inferred is None:
+            raise SpectralEdgeError(
+                f"exporting the {part} of run {self.name!r} writes one file: give a path ending "
+                f"in .csv or .parquet, not {str(path)!r}"
+            )
         if fmt not in ("csv", "parquet"):
             given = f"format {format!r}" if format is not None else f"the suffix of {str(path)!r}"
             raise SpectralEdgeError(
@@ -636,30 +711,55 @@ class Run:
             directory, prefix = path.parent, path.stem + "_"
         else:
             directory, prefix = path, re.sub(r"[^\w.-]", "_", self.name) + "_"
-        events = self.events()
-        events["evidence"] = [json.dumps(e) for e in events["evidence"]]
-        frames = {"windows": self.windows(), "metrics": self.metrics(), "events": events}
+        parts = EXPORT_PARTS if part is None else (part,)
         written = {}
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            for part, frame in frames.items():
-                written[part] = directory / f"{prefix}{part}.{fmt}"
+            for name in parts:
+                target = path if part is not None else directory / f"{prefix}{name}.{fmt}"
+                written[name] = target
+                frame = self._table(name)
                 if fmt == "csv":
                     # Quote every string (names included): a name holding a lone '\r' was
                     # written bare and read back as a line break, shifting every column.
-                    frame.to_csv(written[part], index=False, quoting=csv.QUOTE_NONNUMERIC)
+                    frame.to_csv(target, index=False, quoting=csv.QUOTE_NONNUMERIC)
                 else:
-                    frame.to_parquet(written[part], index=False)
-            written["run"] = directory / f"{prefix}run.json"
-            written["run"].write_text(json.dumps(self.info, indent=2) + "\n", encoding="utf-8")
+                    frame.to_parquet(target, index=False)
+            if part is None:
+                written["run"] = directory / f"{prefix}run.json"
+                written["run"].write_text(json.dumps(self.info, indent=2) + "\n", encoding="utf-8")
         except OSError as exc:
             raise SpectralEdgeError(
                 f"cannot export run {self.name!r} to {directory}: {exc}"
             ) from exc
         return written
 
+    def _table(self, part: str) -> pd.DataFrame:
+        if part == "events":
+            events = self.events()
+            events["evidence"] = [json.dumps(e) for e in events["evidence"]]
+            return events
+        return self.windows() if part == "windows" else self.metrics()
+
 
 # -- helpers ------------------------------------------------------------------------------------
+
+
+def integer_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the integer window features (``w``, ``k_star``, ...) as int64. The store
+    keeps every value as a REAL, so they would otherwise read back as 2.0 instead of 2.
+
+    A column with a missing or non-integral value (only a hand-written run has one) stays
+    float: pandas' nullable integers would turn NaN into ``pd.NA`` in every row read from the
+    frame, which ``np.isnan`` refuses.
+    """
+    for name in INTEGER_FEATURES:
+        if name in frame.columns and pd.api.types.is_float_dtype(frame[name]):
+            values = frame[name].to_numpy()
+            exact = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 2**53)
+            if np.all(exact):
+                frame[name] = values.astype(np.int64)
+    return frame
 
 
 def _resolve_path(path: Path, create: bool) -> Path:
@@ -721,9 +821,8 @@ def _environment() -> dict[str, Any]:
         "numpy": np.__version__,
         "pandas": pd.__version__,
         "torch": _torch_version(),
-        "hostname": socket.gethostname(),
         "platform": platform.platform(),
-        "pid": os.getpid(),
+        **writer(),  # hostname, pid, pid_started: who writes the run (see lifecycle)
     }
 
 

@@ -34,6 +34,12 @@ def worker(rank: int, world: int, rendezvous: str, out: str, steps: int, window:
         for name, spec in SCENARIOS.items():
             history = run_scenario(rank, world, spec, os.path.join(out, name), steps, window)
             torch.save(history, os.path.join(out, f"{name}-rank{rank}.pt"))
+        for exact in (True, False):
+            name = "fsdp_diverge_" + ("exact" if exact else "sketch")
+            torch.save(
+                run_diverging(rank, world, window, exact),
+                os.path.join(out, f"{name}-rank{rank}.pt"),
+            )
         with open(os.path.join(out, f"refusal-rank{rank}.txt"), "w") as f:
             f.write(refusal())
     finally:
@@ -77,3 +83,47 @@ def run_scenario(rank, world, spec, store, steps, window) -> list[dict]:
         nn.functional.mse_loss(wrapped(x), y).backward()
         opt.step()
     return monitor.history
+
+
+# A non-finite episode under FSDP: at these snapshots one entry of rank 0's shard is NaN (the
+# other rank's shard is finite), so whether the update and the next baselines are finite is
+# known only to rank 0 until it is reduced.
+POISON_STEPS = (5, 6, 7)
+DIVERGE_STEPS = 12
+
+
+def poisoned_loop(model, monitor, opt, x, y, poison_here: bool) -> dict:
+    """Full-batch AdamW steps, observed after each; at POISON_STEPS the first entry of the first
+    parameter (of this process's shard) is NaN while the monitor looks, then restored."""
+    first = next(model.parameters())
+    for step in range(1, DIVERGE_STEPS + 1):
+        opt.zero_grad()
+        nn.functional.mse_loss(model(x), y).backward()
+        opt.step()
+        local = first.to_local() if hasattr(first, "to_local") else first
+        poisoned = poison_here and step in POISON_STEPS
+        with torch.no_grad():
+            saved = local.view(-1)[0].clone()
+            if poisoned:
+                local.view(-1)[0] = float("nan")
+        monitor.observe(step, lr=0.05)
+        with torch.no_grad():
+            local.view(-1)[0] = saved
+    events = [(e.step, e.kind) for e in monitor.events if e.kind not in ("phase", "warning")]
+    return {"history": monitor.history, "events": events}
+
+
+def run_diverging(rank, world, window, exact: bool) -> dict:
+    from torch.distributed.fsdp import fully_shard
+
+    model = tiny_model()
+    x, y = tiny_data()
+    per = x.shape[0] // world
+    x, y = x[rank * per : (rank + 1) * per], y[rank * per : (rank + 1) * per]
+    fully_shard(model[0])
+    fully_shard(model[2])
+    wrapped = fully_shard(model)
+    opt = torch.optim.AdamW(wrapped.parameters(), lr=0.05, weight_decay=0.0)
+    kwargs = {} if exact else {"sketch_dim": 16}
+    monitor = distributed_monitor(wrapped, window=window, **kwargs)
+    return poisoned_loop(wrapped, monitor, opt, x, y, poison_here=rank == 0)

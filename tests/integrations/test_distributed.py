@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 import torch.multiprocessing as mp
-from _common import assert_same_windows, plain_history
+from _common import assert_same_windows, plain_history, tiny_data, tiny_model
 
 from spectral_edge import open_store
 
@@ -66,6 +66,27 @@ def test_only_rank0_writes_the_store(two_process_run, name):
         assert len(runs) == 1
         windows = store.run(int(runs["id"][0])).windows()
     assert windows["step"].tolist() == [h["step"] for h in plain_history(STEPS, window=WINDOW)]
+
+
+@pytest.mark.parametrize("path", ["exact", "sketch"])
+def test_a_nan_on_one_shard_is_one_episode_on_every_rank(two_process_run, path):
+    """Rank 0's shard holds a NaN at three snapshots in a row; rank 1's never does. Both ranks
+    must reject the same update, refuse the same baselines (the finiteness of θ is reduced),
+    report one ``nonfinite`` event, and go on to the single-process windows."""
+    from _dist_workers import POISON_STEPS, poisoned_loop
+
+    from spectral_edge import SpectralMonitor
+
+    model = tiny_model()
+    x, y = tiny_data()
+    opt = torch.optim.AdamW(model.parameters(), lr=0.05, weight_decay=0.0)
+    kwargs = {} if path == "exact" else {"sketch_dim": 16}
+    want = poisoned_loop(model, SpectralMonitor(model, window=WINDOW, **kwargs), opt, x, y, True)
+    assert want["events"] == [(POISON_STEPS[0], "nonfinite")]
+    for rank in range(WORLD):
+        got = _history(two_process_run, f"fsdp_diverge_{path}", rank)
+        assert got["events"] == want["events"]
+        assert_same_windows(got["history"], want["history"], rtol=1e-9)
 
 
 def test_a_plain_monitor_refuses_sharded_parameters(two_process_run):

@@ -80,7 +80,8 @@ def test_comparison_one_line_per_run_and_grok_marks(store):
     fig, ax = plots.plot_comparison(runs, "gap_ratio")
     assert len([line for line in ax.lines if not line.get_gid()]) == 2
     assert gids(ax.lines).count("event-grok") == 1  # the control never groks
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["wd", "control"]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["wd", "wd grokked (250)", "control"]  # every line is named
     fig, ax = plots.plot_comparison(runs, "test_acc", labels=["AdamW", "Muon"])
     assert ax.get_yscale() == "linear"
     with pytest.raises(SpectralEdgeError):

@@ -29,6 +29,7 @@ from spectral_edge.core.checks import as_gram, as_number, as_whole, pow2_scale
 from spectral_edge.errors import SpectralEdgeError
 
 __all__ = [
+    "INTEGER_FEATURES",
     "K_STAR_VARIANTS",
     "WindowSpectrum",
     "gap_ratios",
@@ -38,6 +39,8 @@ __all__ = [
 ]
 
 K_STAR_VARIANTS = ("plain", "weighted", "weighted_cut")
+# Features that count something (a window size, a mode index): ints whenever they are defined.
+INTEGER_FEATURES = ("w", "k_star", "k_star_plain", "k_star_weighted", "k_star_weighted_cut")
 
 
 # Share of Σλ that k95 must reach.

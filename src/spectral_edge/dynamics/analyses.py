@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -32,13 +33,14 @@ from spectral_edge.dynamics.gapflow import gap_flow_regression
 from spectral_edge.dynamics.grokking import summary_from_frames
 from spectral_edge.dynamics.lags import granger_test, lag_analysis, lag_flip
 from spectral_edge.dynamics.ode import fit_gap_flow, fit_signal_strength
-from spectral_edge.dynamics.phases import detect_phases_frame
+from spectral_edge.dynamics.phases import detect_phases_frame, full_windows, phase_settings
 from spectral_edge.dynamics.stability_analysis import (
     adiabatic_summary,
     alpha_hierarchy,
     davis_kahan_check,
 )
 from spectral_edge.errors import SpectralEdgeError
+from spectral_edge.metrics import declared_names, find_metric
 
 __all__ = [
     "ANALYSES",
@@ -50,7 +52,7 @@ __all__ = [
     "run_analysis",
 ]
 
-LOSS_COLUMNS = ("loss", "train_loss", "val_loss", "test_loss")
+LOSS_COLUMNS = ("train_loss", "test_loss")  # canonical names, in order of preference
 
 
 @dataclass(frozen=True)
@@ -103,15 +105,23 @@ def _column(frame: pd.DataFrame, column: str, what: str) -> None:
         )
 
 
-def _loss_column(metrics: pd.DataFrame, loss: str | None) -> str:
+def _metric_column(run, metrics: pd.DataFrame, canonical: str) -> str | None:
+    """The logged column holding a canonical metric (see :mod:`spectral_edge.metrics`)."""
+    found = find_metric(metrics, canonical, declared_names(getattr(run, "config", None)))
+    return found if found is not None and metrics[found].notna().any() else None
+
+
+def _loss_column(run, metrics: pd.DataFrame, loss: str | None) -> str:
     if loss:
         _column(metrics, loss, "metrics")
         return loss
-    for name in LOSS_COLUMNS:
-        if name in metrics.columns and metrics[name].notna().any():
-            return name
+    for canonical in LOSS_COLUMNS:
+        found = _metric_column(run, metrics, canonical)
+        if found is not None:
+            return found
     raise SpectralEdgeError(
-        f"the run logged no loss ({', '.join(LOSS_COLUMNS)}); pass loss=<metric name>"
+        "the run logged no loss (train_loss or test_loss, under any spelling of "
+        "spectral_edge.metrics: loss, eval_loss, val_loss, ...); pass loss=<metric name>"
     )
 
 
@@ -119,7 +129,7 @@ def _aligned(run, quantity: str, loss: str | None) -> tuple:
     """(steps, window quantity, loss) on common steps: exact matches, else interpolated loss."""
     w, m = _windows(run), _metrics(run)
     _column(w, quantity, "windows")
-    col = _loss_column(m, loss)
+    col = _loss_column(run, m, loss)
     w = w[["step", quantity]].dropna()
     m = m[["step", col]].dropna()
     joined = w.merge(m, on="step")
@@ -307,11 +317,20 @@ def _commutator_onset(run, column="commutator_defect"):
     return commutator_onset(m["step"], m[column])
 
 
-@_register("phases", "rise / plateau / collapse of a window quantity", column="gap_ratio")
-def _phases(run, column="gap_ratio"):
-    w = _windows(run)
+@_register(
+    "phases",
+    "rise / plateau / collapse of a window quantity, over the full windows, with the run's "
+    "online settings",
+    column=None,
+)
+def _phases(run, column=None):
+    config = getattr(run, "config", None)
+    settings = phase_settings(config)
+    column = column or settings.pop("quantity")
+    settings.pop("quantity", None)
+    w = full_windows(_windows(run), config)
     _column(w, column, "windows")
-    return detect_phases_frame(w, column).to_dict()
+    return detect_phases_frame(w, column, **settings).to_dict()
 
 
 @_register(
@@ -319,15 +338,23 @@ def _phases(run, column="gap_ratio"):
     "grokking step, g23 decline, k* at grokking (Table 7)",
     threshold=0.95,
     sustain=1,
+    acc=None,
 )
-def _grokking(run, threshold=0.95, sustain=1):
+def _grokking(run, threshold=0.95, sustain=1, acc=None):
     m = _metrics(run)
-    if "test_acc" not in m.columns or m["test_acc"].isna().all():
+    column = acc or _metric_column(run, m, "test_acc")
+    if column is None or column not in m.columns or m[column].isna().all():
         raise SpectralEdgeError(
-            f"run {_name(run)!r} has no test accuracy (metric 'test_acc'): a run without "
-            "accuracy has no grokking step"
+            f"run {_name(run)!r} has no test accuracy (test_acc, eval_accuracy, val_acc, ...: "
+            "see spectral_edge.metrics): a run without accuracy has no grokking step; name "
+            "yours with --set acc=METRIC"
         )
-    return summary_from_frames(_windows(run), m, threshold=float(threshold), sustain=int(sustain))
+    return {
+        **summary_from_frames(
+            _windows(run), m, acc_column=column, threshold=float(threshold), sustain=int(sustain)
+        ),
+        "accuracy": column,
+    }
 
 
 # -- running and writing ------------------------------------------------------------------------
@@ -368,13 +395,31 @@ def _step_of(run) -> int:
     return int(w["step"].max())
 
 
+# Statistics a reader looks for first, shown before other numbers of a result.
+_HEADLINE = ("F", "p_value", "lag_order", "rejects", "peak_lag", "peak_corr", "grok_step")
+
+
+def _scalars(result: Mapping, limit: int = 4) -> str:
+    keys = [
+        k
+        for k, v in result.items()
+        if (v is None or isinstance(v, (bool, int, float, str))) and k not in ("n", "options")
+    ]
+    keys.sort(key=lambda k: _HEADLINE.index(k) if k in _HEADLINE else len(_HEADLINE))
+    return ", ".join(
+        f"{k}={result[k]:.4g}" if isinstance(result[k], float) else f"{k}={result[k]}"
+        for k in keys[:limit]
+    )
+
+
 def _message(name: str, result: dict) -> str:
-    keys = [k for k, v in result.items() if isinstance(v, (bool, int, float, str)) and k != "n"]
-    parts = []
-    for k in keys[:4]:
-        v = result[k]
-        parts.append(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}")
-    return f"{name}: " + ", ".join(parts) if parts else name
+    """One line: the result's headline numbers, and those of each sub-result (a Granger test's
+    two directions), so that the terminal shows the statistics and not only the settings."""
+    parts = [_scalars(result)] if _scalars(result) else []
+    for key, value in result.items():
+        if isinstance(value, Mapping) and key != "options" and _scalars(value):
+            parts.append(f"{key}({_scalars(value)})")
+    return f"{name}: " + "; ".join(parts) if parts else name
 
 
 def _options(analysis: Analysis, options: Mapping) -> dict:
@@ -387,14 +432,33 @@ def _options(analysis: Analysis, options: Mapping) -> dict:
     return {**analysis.options, **options}
 
 
-def _write(run, entries: list[tuple[str, int, str, dict]], to_config: bool) -> None:
+def _write(run, entries: list[tuple[str, int, str, dict]], to_config: bool) -> int:
+    """Record the entries; returns how many events were new. An analysis that gives the same
+    result at the same step as one already recorded is not written twice."""
+    written = 0
     for name, step, message, evidence in entries:
-        run.log_event(step, kind=f"analysis:{name}", message=message, evidence=evidence)
+        kind = f"analysis:{name}"
+        if _recorded(run, step, kind, evidence):
+            continue
+        run.log_event(step, kind=kind, message=message, evidence=evidence)
+        written += 1
     if to_config:
         config = dict(getattr(run, "config", {}) or {})
         analyses = dict(config.get("analyses") or {})
         analyses.update({name: evidence for name, _, _, evidence in entries})
         run.update_config({"analyses": analyses}, replace=True)
+    return written
+
+
+def _recorded(run, step: int, kind: str, evidence: dict) -> bool:
+    try:
+        events = run.events()
+    except Exception:  # noqa: BLE001 - a run double without events: nothing recorded yet
+        return False
+    if events is None or len(events) == 0:
+        return False
+    same = events[(events["kind"] == kind) & (events["step"] == step)]
+    return any(e == evidence for e in same["evidence"])
 
 
 def run_analyses(
@@ -417,17 +481,21 @@ def run_analyses(
     if unknown or set(options) - set(names):
         bad = unknown or sorted(set(options) - set(names))
         raise SpectralEdgeError(f"unknown analysis {bad}; available: {', '.join(ANALYSES)}")
-    step = _step_of(run)
-    results, entries = {}, []
+    results = {}
     for name in names:
         analysis = ANALYSES[name]
         result = _validated(name, analysis.func(run, **_options(analysis, options.get(name, {}))))
         result["options"] = _jsonable(_options(analysis, options.get(name, {})))
         results[name] = result
-        entries.append((name, step, _message(name, result), result))
     if write:
-        _write(run, entries, to_config)
+        _write(run, _entries(run, results), to_config)
     return results
+
+
+def _entries(run, results: Mapping[str, dict]) -> list[tuple[str, int, str, dict]]:
+    """(name, step, message, evidence) of each result: events at the run's last window step."""
+    step = _step_of(run)
+    return [(name, step, _message(name, result), result) for name, result in results.items()]
 
 
 def run_analysis(run, name: str, *, write: bool = True, to_config: bool = False, **options):
@@ -476,24 +544,11 @@ def _parse_value(text: str):
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``spectral-edge dynamics`` (registered by spectral_edge.cli)."""
-    parser.add_argument("store", help="a store file or directory")
-    parser.add_argument("run", help="run name or id")
-    parser.add_argument(
-        "analysis", help="analysis name(s), comma-separated, or 'list' to show them"
-    )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="an analysis option (repeatable); with several analyses write NAME.KEY=VALUE",
-    )
-    parser.add_argument("--dry-run", action="store_true", help="compute and print, write nothing")
-    parser.add_argument(
-        "--to-config", action="store_true", help="also store results under config['analyses']"
-    )
-    parser.add_argument("--json", action="store_true", help="print the full results as JSON")
+    """Arguments of ``spectral-edge dynamics``; they are defined in :mod:`spectral_edge.cli`,
+    which must not import the analyses (and torch) to print its help."""
+    from spectral_edge.cli import dynamics_arguments
+
+    dynamics_arguments(parser)
 
 
 def cli(args) -> None:
@@ -520,16 +575,19 @@ def cli(args) -> None:
         if target not in options:
             raise SpectralEdgeError(f"--set names analysis {target!r}, which was not requested")
         options[target][key.strip()] = _parse_value(value.strip())
-    run_id = int(args.run) if args.run.isdigit() else args.run
     with open_store(args.store, read_only=args.dry_run) as store:
-        run = store.run(run_id)
-        results = run_analyses(
-            run, names, write=not args.dry_run, to_config=args.to_config, options=options
-        )
-    for name, result in results.items():
-        if args.json:
-            print(json.dumps({name: result}, indent=2))
-        else:
+        run = store.run(args.run)
+        results = run_analyses(run, names, write=False, options=options)
+        written = 0 if args.dry_run else _write(run, _entries(run, results), args.to_config)
+    if args.json:  # one JSON document on stdout, whatever the number of analyses
+        print(json.dumps(results, indent=2))
+    else:
+        for name, result in results.items():
             print(_message(name, result))
     if not args.dry_run:
-        print(f"recorded {len(results)} analysis event(s) in run {run.name!r}")
+        again = len(results) - written
+        print(
+            f"recorded {written} analysis event(s) in run {run.name!r}"
+            + (f"; {again} already recorded with the same result" if again else ""),
+            file=sys.stderr if args.json else sys.stdout,
+        )

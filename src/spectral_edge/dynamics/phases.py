@@ -77,7 +77,9 @@ __all__ = [
     "collapse_sensitivity",
     "detect_phases",
     "detect_phases_frame",
+    "full_windows",
     "min_windows",
+    "phase_settings",
 ]
 
 DEFAULT_TAU = 1.20
@@ -330,6 +332,43 @@ def detect_phases_frame(frame, column: str = "gap_ratio", **kwargs) -> PhaseResu
     return detect_phases(frame["step"].to_numpy(), frame[column].to_numpy(), **kwargs)
 
 
+def phase_settings(config) -> dict:
+    """τ, smoothing, plateau band and quantity of a stored run's phase detection, as it ran
+    online: the lab's ``config["train"]`` (``phase_tau``...), else the monitor's recorded
+    tracker (``config["monitor"]["phase_tracker"]``), else the defaults."""
+
+    def section(mapping, key):
+        value = mapping.get(key) if isinstance(mapping, Mapping) else None
+        return value if isinstance(value, Mapping) else {}
+
+    train = section(config, "train")
+    tracker = section(section(config, "monitor"), "phase_tracker")
+    return {
+        "tau": float(train.get("phase_tau", tracker.get("tau", DEFAULT_TAU))),
+        "smooth": int(train.get("phase_smooth", tracker.get("smooth", DEFAULT_SMOOTH))),
+        "plateau_frac": float(tracker.get("plateau_frac", PLATEAU_FRAC)),
+        "quantity": str(train.get("phase_quantity", tracker.get("quantity", "gap_ratio"))),
+    }
+
+
+def full_windows(windows, config=None):
+    """The windows (a DataFrame with a ``w`` column) holding W updates.
+
+    The first W − 2 windows of a run, and of each restart, are still filling: they hold fewer
+    updates and are not comparable. The online tracker never sees them (the monitor feeds it
+    full windows only), so the offline phases of a stored run leave them out too; otherwise
+    the offline rise starts at the first, filling window while the online one starts later.
+    W is ``config["monitor"]["window"]``, else the largest ``w``.
+    """
+    if "w" not in windows.columns or len(windows) == 0:
+        return windows
+    size = windows["w"].to_numpy(dtype=float)
+    monitor = config.get("monitor") if isinstance(config, Mapping) else None
+    window = monitor.get("window") if isinstance(monitor, Mapping) else None
+    full = size == (window if isinstance(window, int) else np.nanmax(size))
+    return windows[full].reset_index(drop=True)
+
+
 def collapse_sensitivity(
     steps,
     series,
@@ -384,7 +423,11 @@ class PhaseTracker:
       ``evidence["start_step"]`` is the first window after the plateau;
     - a new maximum after a collapse starts a new cycle (a ``"rise"`` event with
       ``evidence["new_cycle"] = True``), so that the final answer follows the global peak as the
-      offline detector does.
+      offline detector does;
+    - a climb out of an announced plateau to a higher one (no window seen when the plateau was
+      announced is in the new band) is a ``"rise"`` again (``evidence["resumed_after"]``: the
+      step the superseded plateau was announced at), followed by a new ``"plateau"`` event:
+      offline, on the whole run, that first plateau is part of the rise.
 
     ``label`` is the last announced phase (``"collapse"`` on the collapse step, ``"after"`` past
     it); :meth:`result` gives the per-window labels of the prefix, identical to
@@ -430,6 +473,7 @@ class PhaseTracker:
         self._n_finite = 0
         self.phase = "before"
         self._plateau_confirmed = False
+        self._confirmed_at: int | None = None  # window index at which the plateau was announced
         self._collapse: int | None = None
         self.events: list[dict] = []
 
@@ -471,6 +515,12 @@ class PhaseTracker:
         old = "before" if new_cycle else self.phase
         if old == "before":
             events.append(self._event("rise", pts, new_cycle=new_cycle))
+        elif self._superseded(pts):
+            # The series climbed out of the announced plateau to a higher one: none of the
+            # windows seen when the plateau was announced is in the new band, so the offline
+            # detector would call all of that a rise. Say so instead of staying on "plateau".
+            events.append(self._event("rise", pts, resumed_after=self._steps[self._confirmed_at]))
+            self._plateau_confirmed = False
         if pts.collapse is not None:
             target = "collapse" if pts.collapse == i else "after"
         elif self._plateau_confirmed or i - pts.peak >= c.patience or i > pts.band_end:
@@ -479,6 +529,7 @@ class PhaseTracker:
             target = "rise"
         if _ORDER[target] >= _ORDER["plateau"] and not self._plateau_confirmed:
             self._plateau_confirmed = True
+            self._confirmed_at = i
             if pts.collapse is not None:
                 how = "collapse"
             elif i > pts.band_end:
@@ -492,6 +543,15 @@ class PhaseTracker:
         self.phase = target
         self.events.extend(events)
         return target, events
+
+    def _superseded(self, pts: _Points) -> bool:
+        """An announced plateau, not collapsed, that the band of a higher peak has left."""
+        return (
+            self._plateau_confirmed
+            and self._collapse is None
+            and self._confirmed_at is not None
+            and pts.plateau_start > self._confirmed_at
+        )
 
     def _event(self, kind: str, pts: _Points, **extra) -> dict:
         c = self.config
@@ -517,6 +577,11 @@ class PhaseTracker:
             finite = np.flatnonzero(~np.isnan(s))
             evidence["start_step"] = steps[max(start, int(finite[0]))]
             message = f"{c.quantity} rose above tau={c.tau:g}"
+            if "resumed_after" in extra:
+                message = (
+                    f"{c.quantity} rose out of the plateau announced at step "
+                    f"{extra['resumed_after']} (now {pts.peak_value:.4g} at step {steps[pts.peak]})"
+                )
         elif kind == "plateau":
             evidence["start_step"] = steps[pts.plateau_start]
             evidence["band"] = c.plateau_frac * pts.peak_value
@@ -572,6 +637,7 @@ class PhaseTracker:
             "n_finite": self._n_finite,
             "phase": self.phase,
             "plateau_confirmed": self._plateau_confirmed,
+            "confirmed_at": self._confirmed_at,
             "collapse": self._collapse,
             "events": [dict(e, evidence=dict(e["evidence"])) for e in self.events],
         }
@@ -597,5 +663,7 @@ class PhaseTracker:
         self._n_finite = int(state["n_finite"])
         self.phase = state["phase"]
         self._plateau_confirmed = bool(state["plateau_confirmed"])
+        confirmed_at = state.get("confirmed_at")  # absent from states saved by earlier versions
+        self._confirmed_at = None if confirmed_at is None else int(confirmed_at)
         self._collapse = None if state["collapse"] is None else int(state["collapse"])
         self.events = [dict(e, evidence=dict(e["evidence"])) for e in state["events"]]

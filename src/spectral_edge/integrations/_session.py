@@ -98,9 +98,19 @@ class MonitorSession:
         )
         return False
 
+    def record_config(self, updates: dict) -> None:
+        """What the framework says about the training (optimizer, its arguments), into the
+        run's config, so that ``compare`` can name a difference in them."""
+        if self.monitor is not None:
+            self.monitor.record_config(updates)
+
     def finish(self, status: str = "finished") -> None:
-        run = getattr(self.monitor, "run", None)
-        if run is not None and hasattr(run, "finish"):
+        """Training ended (or failed): finish the run, once, whoever opened it."""
+        monitor = self.monitor
+        if monitor is not None:
+            monitor.close(status)  # the run the monitor opened, and no second finish at exit
+        run = getattr(monitor, "run", None)
+        if run is not None and hasattr(run, "finish"):  # a resumed run, handed to the monitor
             try:
                 run.finish(status)
             except SpectralEdgeError:
@@ -121,6 +131,8 @@ class MonitorSession:
         if not isinstance(store, RunStore):
             store = self._opened = open_store(store)
         try:
-            return store.run(name)
+            run = store.run(name)
         except SpectralEdgeError:
             return store  # the run was deleted: start a new one
+        run.set_status("running")  # written again, by this process (spectral_edge.lifecycle)
+        return run

@@ -173,6 +173,8 @@ class Loaded:
     tensors: dict[str, torch.Tensor]
     step: int | None
     lr: float | None
+    payload: dict | None = None  # the torch file's top-level dict, where metrics may be kept
+    log_history: list | None = None  # a Hugging Face checkpoint's trainer_state log_history
 
 
 def _torch_load(path: Path):
@@ -240,7 +242,8 @@ def load_checkpoint(ckpt: Checkpoint, lr_policy: str = "first") -> Loaded:
         states = payload.get("optimizer_states") or [None]
         lr = _group_lr(states[0], path, lr_policy) if states[0] is not None else None
         step = payload.get("global_step")
-        return Loaded(_tensor_dict(payload["state_dict"], path, "'state_dict'"), step, lr)
+        tensors = _tensor_dict(payload["state_dict"], path, "'state_dict'")
+        return Loaded(tensors, step, lr, payload)
     if isinstance(payload, dict):
         for key in ("model", "model_state_dict"):
             if isinstance(payload.get(key), dict):
@@ -248,7 +251,7 @@ def load_checkpoint(ckpt: Checkpoint, lr_policy: str = "first") -> Loaded:
                 opt = payload.get("optimizer", payload.get("optimizer_state_dict"))
                 lr = _group_lr(opt, path, lr_policy) if isinstance(opt, dict) else None
                 step = int(step) if isinstance(step, int | np.integer) else None
-                return Loaded(_tensor_dict(payload[key], path, f"'{key}'"), step, lr)
+                return Loaded(_tensor_dict(payload[key], path, f"'{key}'"), step, lr, payload)
     return Loaded(_tensor_dict(payload, path, "the file"), None, None)
 
 
@@ -285,6 +288,7 @@ def _load_hf_dir(path: Path) -> Loaded:
             if "learning_rate" in h and h.get("step") == step
         ]
         lr = float(logged[-1]["learning_rate"]) if logged else None
+        return Loaded(tensors, step, lr, log_history=state.get("log_history"))
     return Loaded(tensors, step, lr)
 
 
@@ -340,6 +344,7 @@ class _Recorder:
     def __init__(self):
         self.windows: list[tuple[int, dict]] = []
         self.events: list[tuple] = []
+        self.metrics: dict[int, dict] = {}
 
     def log_window(self, step, features):
         self.windows.append((int(step), dict(features)))
@@ -348,7 +353,81 @@ class _Recorder:
         self.events.append((int(step), kind, message, dict(evidence or {})))
 
     def log_metrics(self, step, metrics):
-        pass
+        self.metrics.setdefault(int(step), {}).update(metrics)
+
+
+# -- metrics beside the checkpoints -------------------------------------------------------------
+
+
+def metrics_source(metrics) -> Path | list[str] | None:
+    """What ``analyze(metrics=...)`` names: a CSV file (a Path), keys inside the checkpoints
+    (a list), or None for the automatic sources only."""
+    if metrics is None:
+        return None
+    if isinstance(metrics, os.PathLike) or str(metrics).lower().endswith(".csv"):
+        path = Path(metrics)
+        if not path.is_file():
+            raise SpectralEdgeError(f"metrics file {path} does not exist")
+        return path
+    if isinstance(metrics, str):
+        keys = [k.strip() for k in metrics.split(",") if k.strip()]
+    else:
+        keys = [str(k) for k in metrics]
+    if not keys:
+        raise SpectralEdgeError("metrics= names a CSV file or the keys holding metrics")
+    return keys
+
+
+def read_metrics_csv(path: Path) -> dict[int, dict[str, float]]:
+    """{step: {name: value}} from a CSV with a ``step`` column (one row per logged step)."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path)
+    except Exception as exc:
+        raise SpectralEdgeError(f"{path}: cannot read this metrics CSV ({exc})") from None
+    if "step" not in frame.columns:
+        raise SpectralEdgeError(
+            f"{path}: a metrics CSV needs a 'step' column; it has {list(frame.columns)}"
+        )
+    values = frame.drop(columns="step").apply(pd.to_numeric, errors="coerce")
+    out: dict[int, dict[str, float]] = {}
+    for step, row in zip(frame["step"], values.to_dict("records"), strict=True):
+        numbers = {k: float(v) for k, v in row.items() if math.isfinite(v)}
+        if numbers:
+            out.setdefault(int(step), {}).update(numbers)
+    return out
+
+
+def checkpoint_metrics(loaded: Loaded, keys: list[str] | None) -> dict[str, float]:
+    """The metrics one checkpoint carries: ``payload[key]`` for each key (a number, stored under
+    the key, or a dict of numbers), else the dict under ``"metrics"`` when there is one."""
+    from spectral_edge.metrics import numeric_metrics
+
+    payload = loaded.payload or {}
+    out: dict[str, float] = {}
+    for key in keys if keys is not None else ["metrics"]:
+        value = payload.get(key)
+        if isinstance(value, dict):
+            out.update(numeric_metrics(value)[0])
+        else:
+            out.update(numeric_metrics({key: value.item() if hasattr(value, "item") else value})[0])
+    return out
+
+
+def history_metrics(log_history: list | None) -> dict[int, dict[str, float]]:
+    """{step: metrics} of a Hugging Face ``log_history`` (loss, eval_loss, ...), without the
+    end-of-training summary (see :func:`spectral_edge.metrics.numeric_metrics`)."""
+    from spectral_edge.metrics import numeric_metrics
+
+    out: dict[int, dict[str, float]] = {}
+    for entry in log_history or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("step"), int):
+            continue
+        numbers, summary = numeric_metrics({k: v for k, v in entry.items() if k != "step"})
+        if numbers and not summary:
+            out.setdefault(entry["step"], {}).update(numbers)
+    return out
 
 
 def _check_same(reference: dict, current: dict, path: Path, first: Path) -> None:
@@ -380,6 +459,7 @@ def analyze(
     lr: float | None = None,
     overwrite: bool = False,
     progress: Callable[[int, int, int, Path], None] | None = None,
+    metrics=None,
     **monitor_kwargs,
 ) -> SpectralMonitor:
     """Analyse saved checkpoints; returns the monitor (``.history``, ``.events``, ``.run``).
@@ -391,6 +471,12 @@ def analyze(
         lr: η for the adiabatic parameter when the checkpoints do not store it (or to override).
         overwrite: replace a run of that name.
         progress: called as ``progress(i, n, step, path)`` after each checkpoint.
+        metrics: training metrics to store beside the windows (loss, accuracy: what the report
+            draws): a CSV file with a ``step`` column, or the key(s) inside each torch or
+            Lightning checkpoint that hold them (``"metrics"`` for a dict of numbers, or
+            ``"loss,val_acc"`` for numbers saved at the top level). Without it, a dict under
+            ``"metrics"`` is read when checkpoints have one, and a Hugging Face checkpoint's
+            ``trainer_state.json`` log history always is.
         monitor_kwargs: window, params, sketch_dim, sketch, seed, k_star, center, lr_policy, ...
             exactly as for :class:`SpectralMonitor` (``every`` does not apply: each checkpoint
             is one snapshot).
@@ -409,10 +495,14 @@ def analyze(
         )
     lr_policy = monitor_kwargs.get("lr_policy", "first")
     checkpoints = _ordered(checkpoints, lr_policy)
+    source = metrics_source(metrics)
 
     recorder = _Recorder()
+    if isinstance(source, Path):
+        recorder.metrics = read_metrics_csv(source)
     monitor = holder = reference = None
     last_step = None
+    steps: list[int] = []
     for i, ckpt in enumerate(checkpoints):
         loaded = load_checkpoint(ckpt, lr_policy)
         step = loaded.step if loaded.step is not None else ckpt.name_step
@@ -443,10 +533,22 @@ def analyze(
             monitor.observe(step, lr=lr if lr is not None else loaded.lr)
         except SpectralEdgeError as exc:
             raise SpectralEdgeError(f"{ckpt.path}: {exc}") from None
+        if not isinstance(source, Path):
+            carried = checkpoint_metrics(loaded, source)
+            if carried:
+                recorder.log_metrics(step, carried)
+            for at, logged in history_metrics(loaded.log_history).items():
+                recorder.log_metrics(at, logged)
         del loaded, tensors
         last_step = step
+        steps.append(step)
         if progress is not None:
             progress(i + 1, len(checkpoints), step, ckpt.path)
+    if isinstance(source, list) and not recorder.metrics:
+        raise SpectralEdgeError(
+            f"no checkpoint holds metrics under {source}; save them beside the weights "
+            "(torch.save({'model': ..., 'step': ..., 'metrics': {'loss': ...}})) or pass a CSV"
+        )
     if not monitor.history:
         raise SpectralEdgeError(
             f"{len(checkpoints)} checkpoints gave no window (window={window}); see the events: "
@@ -463,8 +565,9 @@ def analyze(
             {
                 "paths": [str(p) for p in paths],
                 "format": checkpoints[0].format,
-                "steps": [c.name_step for c in checkpoints],
+                "steps": steps,
                 "lr": lr,
+                "metrics": None if source is None else str(source),
             },
         )
     return monitor
@@ -494,15 +597,20 @@ def _write(monitor, recorder: _Recorder, store, name: str, overwrite: bool, anal
     if not isinstance(store, RunStore):
         store = open_store(store)
     config = {"monitor": monitor.describe(), "analyze": analysis}
+    definitions = monitor.definitions()
+    # Each update spans one checkpoint interval, not the monitor's every=1.
+    definitions["update"] = "theta_t - theta of the previous checkpoint"
     run = store.create_run(
         name,
         config=config,
         seeds={"sketch_seed": monitor.config.seed},
-        definitions=monitor.definitions(),
+        definitions=definitions,
         overwrite=overwrite,
     )
     with run:  # finished on success, "failed" if a write fails half-way
         run.log_windows(recorder.windows)
+        for step, logged in sorted(recorder.metrics.items()):
+            run.log_metrics(step, logged)
         for step, kind, message, evidence in recorder.events:
             run.log_event(step, kind, message, evidence)
     return run

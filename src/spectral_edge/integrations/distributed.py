@@ -104,6 +104,12 @@ class IdleMonitor:
     def log_metrics(self, step, **metrics) -> None:
         pass
 
+    def record_config(self, updates: dict) -> None:
+        pass
+
+    def close(self, status: str = "finished") -> None:
+        pass
+
     def state_dict(self) -> dict:
         return {}
 

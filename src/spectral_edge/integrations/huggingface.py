@@ -22,7 +22,6 @@ rank 0 writes the store and the state file of replicated (DDP) parameters.
 
 from __future__ import annotations
 
-import math
 import os
 
 import torch
@@ -30,6 +29,8 @@ import torch
 from spectral_edge.errors import SpectralEdgeError
 from spectral_edge.integrations._session import MonitorSession
 from spectral_edge.integrations.distributed import global_rank
+from spectral_edge.metrics import numeric_metrics
+from spectral_edge.training_config import describe_optimizers, plain_values
 
 STATE_FILE = "spectral_edge_monitor.pt"
 MINIMUM = (4, 30)
@@ -59,6 +60,39 @@ def check_version(version: str) -> None:
 transformers = _import_transformers()
 
 
+# The TrainingArguments that change what is trained (not where logs go): recorded in the run's
+# config under "trainer", so that compare names a different learning rate or batch size.
+TRAINER_ARGS = (
+    "learning_rate",
+    "weight_decay",
+    "adam_beta1",
+    "adam_beta2",
+    "adam_epsilon",
+    "max_grad_norm",
+    "optim",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "warmup_ratio",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "max_steps",
+    "num_train_epochs",
+    "seed",
+    "fp16",
+    "bf16",
+    "label_smoothing_factor",
+)
+
+
+def trainer_args(args) -> dict:
+    """The training-defining fields of a ``TrainingArguments`` (enums as their value)."""
+    values = {}
+    for name in TRAINER_ARGS:
+        value = getattr(args, name, None)
+        values[name] = getattr(value, "value", value)  # OptimizerNames, SchedulerType: str
+    return plain_values(values)
+
+
 class SpectralEdgeTrainerCallback(transformers.TrainerCallback):
     """Watch the spectral edge of a ``transformers.Trainer`` run.
 
@@ -81,12 +115,16 @@ class SpectralEdgeTrainerCallback(transformers.TrainerCallback):
     def monitor(self):
         return self.session.monitor
 
-    def on_train_begin(self, args, state, control, model=None, **kwargs):
+    def on_train_begin(self, args, state, control, model=None, optimizer=None, **kwargs):
         if model is None:
             raise SpectralEdgeError("the Trainer passed no model to on_train_begin")
         if self.session.monitor is None and state.global_step > 0:
             self._load(args, state)
         self.session.start(model)
+        optimizers = [] if optimizer is None else [optimizer]
+        self.session.record_config(
+            {**describe_optimizers(optimizers), "trainer": trainer_args(args)}
+        )
 
     def on_step_end(self, args, state, control, optimizer=None, **kwargs):
         if self.session.monitor is not None:
@@ -96,12 +134,12 @@ class SpectralEdgeTrainerCallback(transformers.TrainerCallback):
         monitor = self.session.monitor
         if monitor is None or not logs:
             return
-        numbers = {
-            k: float(v)
-            for k, v in logs.items()
-            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-        }
-        if numbers:
+        numbers, summary = numeric_metrics(logs)
+        if summary:
+            # The end-of-training summary: train_loss there is the run's average, not a loss
+            # at this step; as a metric it would be a lone point beside the per-step "loss".
+            monitor.record_config({"train_summary": numbers})
+        elif numbers:
             monitor.log_metrics(state.global_step, **numbers)
 
     def on_save(self, args, state, control, **kwargs):

@@ -15,6 +15,14 @@ containers, so ``torch.load(weights_only=True)`` reads it), and ``Trainer.fit(ck
 restores it: the resumed run gives the windows an uninterrupted run would have given, written
 into the same run of the store.
 
+Metrics and config: the loss of the batch that completes an optimizer step is stored as
+``train_loss`` at the monitor's cadence, and what the module logged with ``self.log`` (``val_loss``,
+``val_acc``, ...) at the end of each validation, under its own names, which the report reads
+through :mod:`spectral_edge.metrics`. When training starts the callback records the optimizers
+(class and hyper-parameters, ``config["optimizer"]``) and the trainer settings that define the
+training (``config["trainer"]``). The run is finished in ``on_train_end`` (``failed`` or
+``interrupted`` from ``on_exception``).
+
 Distributed: the monitor is built by
 :func:`spectral_edge.integrations.distributed.distributed_monitor`, so under DDP every process
 computes (or only rank 0, ``compute="rank0"``) and only global rank 0 writes the store; a model
@@ -25,8 +33,11 @@ sharded with FSDP2 (Lightning's ``ModelParallelStrategy``) is reduced exactly. L
 
 from __future__ import annotations
 
+import math
+
 from spectral_edge.errors import SpectralEdgeError
 from spectral_edge.integrations._session import MonitorSession
+from spectral_edge.training_config import describe_optimizers, plain_values
 
 MINIMUM = (2, 0)
 
@@ -51,6 +62,33 @@ def _import_lightning():
 
 
 pl = _import_lightning()
+
+# Trainer settings that change what is trained: recorded in the run's config under "trainer".
+TRAINER_SETTINGS = (
+    "accumulate_grad_batches",
+    "gradient_clip_val",
+    "gradient_clip_algorithm",
+    "precision",
+    "max_steps",
+    "max_epochs",
+    "world_size",
+)
+
+
+def trainer_settings(trainer) -> dict:
+    """The training-defining settings of a Lightning ``Trainer``, as plain values."""
+    return plain_values({name: getattr(trainer, name, None) for name in TRAINER_SETTINGS})
+
+
+def scalar_metrics(metrics) -> dict[str, float]:
+    """The finite one-number entries of Lightning's ``callback_metrics`` (tensors or floats)."""
+    out = {}
+    for name, value in metrics.items():
+        if hasattr(value, "numel") and value.numel() == 1:
+            value = float(value.detach())
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            out[str(name)] = float(value)
+    return out
 
 
 class SpectralEdgeCallback(pl.Callback):
@@ -83,6 +121,9 @@ class SpectralEdgeCallback(pl.Callback):
         # After setup, strategy wrapping and checkpoint restore: the model and state are final.
         self.session.start(pl_module)
         self._last_step = trainer.global_step
+        self.session.record_config(
+            {**describe_optimizers(trainer.optimizers), "trainer": trainer_settings(trainer)}
+        )
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
@@ -90,6 +131,21 @@ class SpectralEdgeCallback(pl.Callback):
             return  # an accumulation batch: the optimizer has not stepped
         self._last_step = step
         self.session.observe(step, trainer.optimizers)
+        every = self.session.monitor_kwargs.get("every", 1)
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if step % every == 0 and hasattr(loss, "item") and getattr(loss, "numel", int)() == 1:
+            # The loss of the batch that completed the step, at the monitor's cadence (one
+            # device sync per snapshot, not per step).
+            self.session.monitor.log_metrics(step, train_loss=float(loss.detach()))
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if self.session.monitor is None or trainer.sanity_checking:
+            return
+        # What the module logged with self.log (val_loss, val_acc, ...), under its own names:
+        # the report reads them through spectral_edge.metrics.
+        numbers = scalar_metrics(trainer.callback_metrics)
+        if numbers:
+            self.session.monitor.log_metrics(trainer.global_step, **numbers)
 
     def on_train_end(self, trainer, pl_module) -> None:
         self.session.finish()

@@ -26,7 +26,7 @@ from spectral_edge.errors import SpectralEdgeError
 from spectral_edge.report.plots import RunData, load_run_data
 from spectral_edge.report.summary import fmt, run_summary, selection
 
-__all__ = ["compare_runs", "flatten", "format_comparison", "window_grid"]
+__all__ = ["compare_runs", "flatten", "format_comparison", "window_facts", "window_grid"]
 
 # Keys whose difference changes what a window *is*: named first, with what they mean.
 _NAMED = {
@@ -45,7 +45,32 @@ _NAMED = {
     "train.model": "model",
     "train.task": "task",
     "train.seed": "seed",
+    "optimizer.class": "optimizer",
+    "trainer.optim": "optimizer",
 }
+# What an experiment usually varies, by the last part of a key of the training sections
+# ("optimizer" as the monitor and the callbacks record it, "trainer" for the framework's
+# arguments, "train" for the lab's presets).
+_NAMED_LEAVES = {
+    "lr": "learning rate",
+    "initial_lr": "learning rate",
+    "learning_rate": "learning rate",
+    "weight_decay": "weight decay",
+    "betas": "Adam betas",
+    "adam_beta1": "Adam betas",
+    "adam_beta2": "Adam betas",
+    "momentum": "momentum",
+    "per_device_train_batch_size": "batch size",
+    "batch_size": "batch size",
+    "gradient_accumulation_steps": "gradient accumulation",
+    "accumulate_grad_batches": "gradient accumulation",
+    "lr_scheduler_type": "learning-rate schedule",
+    "schedule": "learning-rate schedule",
+    "max_steps": "training length",
+    "steps": "training length",
+    "seed": "seed",
+}
+_TRAINING_SECTIONS = ("optimizer", "trainer", "train")
 # Bookkeeping that differs between any two runs and says nothing about the experiment.
 _IGNORED = (
     "monitor.spectral_edge_version",
@@ -107,6 +132,7 @@ def compare_runs(sources: Sequence) -> dict[str, Any]:
     missing = object()
     config_rows = []
     differences = []
+    named: set[str] = set()
     for key in keys:
         if key in _IGNORED:
             continue
@@ -117,11 +143,14 @@ def compare_runs(sources: Sequence) -> dict[str, Any]:
         config_rows.append(
             {"key": key, **{n: _short(v) for n, v in zip(names, shown, strict=True)}}
         )
-        if key in _NAMED:
+        label = _named(key)
+        if label is not None:
+            named.add(label)
             differences.append(
-                f"different {_NAMED[key]} ({key}): "
+                f"different {label} ({key}): "
                 + ", ".join(f"{n}={_short(v)}" for n, v in zip(names, shown, strict=True))
             )
+    differences += _recorded_differences(runs, named)
     grids = [window_grid(r) for r in runs]
     grid_keys = ("windows", "first step", "last step", "spacing")
     if any(g != grids[0] for g in grids[1:]):
@@ -150,7 +179,7 @@ def compare_runs(sources: Sequence) -> dict[str, Any]:
             + ", ".join(n for n, s in zip(names, statuses, strict=True) if s == "running")
             + " still being written"
         )
-    others = [row["key"] for row in config_rows if row["key"] not in _NAMED]
+    others = [row["key"] for row in config_rows if _named(row["key"]) is None]
     if others:
         differences.append(
             f"{len(others)} other config key(s) differ: "
@@ -169,6 +198,53 @@ def compare_runs(sources: Sequence) -> dict[str, Any]:
         "grid_keys": grid_keys,
         "runs": runs,
     }
+
+
+def _named(key: str) -> str | None:
+    """What a differing config key means, when it is one an experiment usually varies."""
+    if key in _NAMED:
+        return _NAMED[key]
+    section, _, leaf = key.partition(".")
+    if section in _TRAINING_SECTIONS and "." not in leaf:
+        return _NAMED_LEAVES.get(leaf)
+    return None
+
+
+def window_facts(data: RunData) -> dict[str, Any]:
+    """What the windows themselves record of a run's set-up, whatever its config says: W (the
+    fullest window) and the learning rate η the monitor saw (median over the windows)."""
+    w = data.windows
+    facts: dict[str, Any] = {"W": None, "lr": None}
+    if "w" in w.columns and w["w"].notna().any():
+        facts["W"] = int(np.nanmax(w["w"].to_numpy(dtype=float)))
+    if "lr" in w.columns:
+        lr = w["lr"].to_numpy(dtype=float)
+        lr = lr[np.isfinite(lr)]
+        facts["lr"] = float(np.median(lr)) if lr.size else None
+    return facts
+
+
+def _recorded_differences(runs: Sequence[RunData], named: set[str]) -> list[str]:
+    """Differences the windows show that the configs did not name (a plain loop's config says
+    nothing of its learning rate; its windows' η does)."""
+    names = [r.name for r in runs]
+    facts = [window_facts(r) for r in runs]
+    out = []
+    for fact, label in (("W", "W"), ("lr", "learning rate")):
+        values = [f[fact] for f in facts]
+        if label in named or any(v is None for v in values):
+            continue
+        if fact == "lr" and np.allclose(values, values[0], rtol=1e-6, atol=0.0):
+            continue
+        if fact == "W" and len(set(values)) == 1:
+            continue
+        out.append(
+            f"different {label} (recorded in the windows"
+            + (", median" if fact == "lr" else "")
+            + "): "
+            + ", ".join(f"{n}={v:.4g}" for n, v in zip(names, values, strict=True))
+        )
+    return out
 
 
 def format_comparison(result: Mapping[str, Any]) -> str:

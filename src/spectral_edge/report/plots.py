@@ -89,13 +89,23 @@ class RunData:
         return self.info.get("status")
 
     def column(self, name: str) -> pd.DataFrame | None:
-        """(step, name) rows with a finite value, from the windows or else the metrics."""
-        for frame in (self.windows, self.metrics):
-            if name in frame.columns:
-                sub = frame[["step", name]].copy()
-                sub[name] = pd.to_numeric(sub[name], errors="coerce")
-                return sub[np.isfinite(sub[name].to_numpy(dtype=float))]
-        return None
+        """(step, name) rows with a finite value, from the windows or else the metrics.
+
+        A metric is found by the vocabulary of :mod:`spectral_edge.metrics`: ``test_loss`` reads
+        the run's ``eval_loss`` or ``val_loss``, after the names its config declares.
+        """
+        from spectral_edge.metrics import declared_names, find_metric
+
+        found = name if name in self.windows.columns else None
+        frame = self.windows
+        if found is None:
+            frame = self.metrics
+            found = find_metric(frame, name, declared_names(self.config))
+        if found is None:
+            return None
+        sub = frame[["step", found]].rename(columns={found: name})
+        sub[name] = pd.to_numeric(sub[name], errors="coerce")
+        return sub[np.isfinite(sub[name].to_numpy(dtype=float))]
 
 
 def load_run_data(source, *, metrics=None, events=None, config=None, name=None) -> RunData:
@@ -140,25 +150,31 @@ def _section(config: Mapping, key: str) -> Mapping:
 
 
 def phase_result(data: RunData, quantity: str | None = None):
-    """Offline phases of R (or the run's ``phase_quantity``), or None when there are too few
-    windows; uses τ and the smoothing recorded in ``config["train"]`` when present."""
-    train = _section(data.config, "train")
-    quantity = quantity or train.get("phase_quantity", "gap_ratio")
+    """Offline phases of R (or the run's phase quantity) over the full windows, with the run's
+    own settings (:func:`spectral_edge.dynamics.phases.phase_settings`: those the online
+    tracker used), so that they end where the run's phase events do; None when there are too
+    few windows."""
+    from spectral_edge.dynamics.phases import phase_settings
+
+    settings = phase_settings(data.config)
+    quantity = quantity or settings["quantity"]
     if data._phases is not None and data._phases[0] == quantity:
         return data._phases[1]
-    from spectral_edge.dynamics import detect_phases
+    from spectral_edge.dynamics.phases import detect_phases, full_windows
 
     result = None
-    series = data.windows[quantity] if quantity in data.windows.columns else None
+    windows = full_windows(data.windows, data.config)
+    series = windows[quantity] if quantity in windows.columns else None
     if series is not None and len(series):
         values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
         values = np.where(np.isfinite(values), values, np.nan)
         try:
             result = detect_phases(
-                data.windows["step"].to_numpy(),
+                windows["step"].to_numpy(),
                 values,
-                tau=float(train.get("phase_tau", 1.2)),
-                smooth=int(train.get("phase_smooth", 5)),
+                tau=settings["tau"],
+                smooth=settings["smooth"],
+                plateau_frac=settings["plateau_frac"],
                 quantity=quantity,
             )
         except SpectralEdgeError:
@@ -213,16 +229,40 @@ def _figure_ax(ax, **kwargs):
     return new_figure(**kwargs)
 
 
-def _empty(ax, what: str) -> None:
+def _empty(ax, what: str, why: str = "") -> None:
+    """Say in the panel what is missing and why, instead of leaving it blank."""
     ax.text(
         0.5,
         0.5,
-        f"no {what} recorded yet",
+        f"no {what} recorded yet" + (f"\n{why}" if why else ""),
         transform=ax.transAxes,
         ha="center",
         va="center",
         color="0.4",
+        fontsize=9,
     )
+
+
+def _no_windows(ax, data: RunData, what: str) -> None:
+    """The empty panel of a window quantity: no windows at all, or windows without it."""
+    monitor = _section(data.config, "monitor")
+    if data.windows.empty:
+        every = monitor.get("every", 1)
+        cadence = "at every step" if every == 1 else f"every {every} steps"
+        why = f"a window needs two snapshots ({cadence}):\nthe run " + (
+            "has not reached them yet"
+            if data.status == "running"
+            else "ended before them, or logged metrics only"
+        )
+    else:
+        why = f"the windows of this run do not hold {what}\n(an older spectral-edge, or by hand)"
+    _empty(ax, what, why)
+
+
+_METRIC_HINT = (
+    "log it as {name} (or {spellings}: see spectral_edge.metrics)\n"
+    "with monitor.log_metrics(step, {name}=...)"
+)
 
 
 def _title(ax, text: str, data: RunData) -> None:
@@ -275,20 +315,72 @@ def _mark_events(ax, data: RunData, kinds: Iterable[str] = ("grok", "collapse", 
     return drawn
 
 
-def _plain_log_labels(ax) -> None:
-    """Plain numbers (2, 3, 5) instead of 2×10⁰ on a log axis spanning less than two decades."""
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
+def _log_ticks(ax, which: str = "y") -> None:
+    """Labelled ticks on a log axis whatever its range.
 
-    lo, hi = ax.get_ylim()
-    if lo > 0 and hi / lo < 100:
-        ax.yaxis.set_major_formatter(ScalarFormatter())
-        ax.yaxis.set_minor_formatter(NullFormatter())
+    Over two decades or more matplotlib's decade labels are right. Over less, a range such as
+    1.2–4 holds no power of ten, so it would have no label at all: label 1-2-5 steps (or, within
+    less than a factor 3, plain evenly spaced values) as plain numbers.
+    """
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    lo, hi = ax.get_ylim() if which == "y" else ax.get_xlim()
+    if not (lo > 0 and hi > lo) or hi / lo >= 100:
+        return
+    plain = FuncFormatter(lambda v, _: f"{v:.3g}")
+    if hi / lo >= 10:
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    elif hi / lo >= 3:
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
+    else:
+        axis.set_major_locator(MaxNLocator(nbins=4))
+    axis.set_major_formatter(plain)
+    axis.set_minor_formatter(NullFormatter())
 
 
-def _legend(ax, **kwargs) -> None:
+def _legend(ax, beside=None, **kwargs) -> None:
+    """The legend outside the data, to the right of the axes (and of ``beside``, a twin axis
+    whose ticks and label are there too), naming every labelled artist."""
     handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        ax.legend(fontsize=7, **kwargs)
+    if not handles:
+        return
+    pad = 0.5
+    if beside is not None:
+        # The twin's tick labels and label stand to the right of the axes: leave their width
+        # (in points, which the layout does not change) between the axes and the legend.
+        renderer = ax.figure.canvas.get_renderer()
+        width = beside.get_tightbbox(renderer).x1 - beside.bbox.x1
+        pad += width * 72.0 / ax.figure.dpi / 7.0
+    kwargs.setdefault("loc", "upper left")
+    ax.legend(fontsize=7, bbox_to_anchor=(1.0, 1.0), borderaxespad=pad, **kwargs)
+
+
+def _integer_axis(ax, values) -> None:
+    """An axis of whole numbers (k*): integer ticks, and a constant series shown as that
+    integer with room around it, not as 0.96–1.04."""
+    from matplotlib.ticker import MaxNLocator
+
+    v = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce"), dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size:
+        ax.set_ylim(max(0.5, v.min() - 0.5), v.max() + 0.5)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+
+
+def _step_range(data: RunData) -> tuple[float, float] | None:
+    """The steps the run covers (windows and metrics): the x range of its panels, so that a
+    lone point (an end-of-run average) cannot zoom a panel onto itself."""
+    steps = [
+        pd.to_numeric(frame["step"], errors="coerce").to_numpy(dtype=float)
+        for frame in (data.windows, data.metrics)
+        if "step" in frame.columns and len(frame)
+    ]
+    steps = np.concatenate(steps) if steps else np.array([])
+    steps = steps[np.isfinite(steps)]
+    if steps.size == 0 or steps.min() == steps.max():
+        return None
+    return float(steps.min()), float(steps.max())
 
 
 def _positive(values) -> np.ndarray:
@@ -308,7 +400,7 @@ def plot_singular_values(source, *, ax=None, max_modes: int = 10, **load):
         key=lambda c: int(_SIGMA.match(c).group(1)),
     )[:max_modes]
     if not cols or data.windows.empty:
-        _empty(ax, "singular values")
+        _no_windows(ax, data, "singular values")
     else:
         cmap = _colormap(len(cols))
         for i, col in enumerate(cols):
@@ -320,7 +412,8 @@ def plot_singular_values(source, *, ax=None, max_modes: int = 10, **load):
                 label=f"σ{col.split('_')[1]}",
             )
         ax.set_yscale("log")
-        _legend(ax, ncol=min(5, len(cols)), loc="lower left")
+        _log_ticks(ax)
+        _legend(ax, ncol=1 if len(cols) <= 5 else 2)
     ax.set(xlabel="step", ylabel="σ_j (window of updates)")
     _title(ax, "Singular values of the update window", data)
     return fig, ax
@@ -328,31 +421,42 @@ def plot_singular_values(source, *, ax=None, max_modes: int = 10, **load):
 
 def plot_gap(source, *, ax=None, **load):
     """The gap ratio R = σ_k*/σ_k*+1 (log scale) with its phases shaded, τ and the collapse,
-    and k* as a step line on a second axis (``ax.k_star_ax``)."""
+    and k* as a step line on a second axis (``ax.k_star_ax``, integer ticks)."""
     data = load_run_data(source, **load)
     fig, ax = _figure_ax(ax)
     w = data.windows
     if w.empty or "gap_ratio" not in w.columns:
-        _empty(ax, "windows")
+        _no_windows(ax, data, "gap ratio R")
     else:
         _shade_phases(ax, data)
         ax.plot(w["step"], _positive(w["gap_ratio"]), color="tab:blue", lw=1.6, label="R")
         phases = phase_result(data)
         if phases is not None:
-            ax.plot(phases.steps, phases.smoothed, color="tab:blue", lw=0.8, ls="--", alpha=0.6)
-        tau = float(_section(data.config, "train").get("phase_tau", 1.2))
+            ax.plot(
+                phases.steps,
+                phases.smoothed,
+                color="tab:blue",
+                lw=0.8,
+                ls="--",
+                alpha=0.6,
+                label=f"R smoothed (median of {phases.definitions.get('smooth')})",
+            )
+        from spectral_edge.dynamics.phases import phase_settings
+
+        tau = phase_settings(data.config)["tau"]
         ax.axhline(tau, color="0.5", lw=0.8, ls="-.", label=f"τ = {tau:g}")
         ax.set_yscale("log")
-        _plain_log_labels(ax)
         _mark_events(ax, data)
+        k_ax = None
         if "k_star" in w.columns:
             k_ax = ax.twinx()
             k_ax.step(w["step"], w["k_star"], where="post", color="tab:orange", lw=1, alpha=0.8)
             k_ax.set_ylabel("k*", color="tab:orange")
-            k_ax.yaxis.get_major_locator().set_params(integer=True)
+            _integer_axis(k_ax, w["k_star"])
             ax.k_star_ax = k_ax
-            ax.plot([], [], color="tab:orange", lw=1, label="k* (right)")
-        _legend(ax, loc="upper right")
+            ax.plot([], [], color="tab:orange", lw=1, label="k* (right axis)")
+        _log_ticks(ax)
+        _legend(ax, beside=k_ax)
     ax.set(xlabel="step", ylabel="R = σ_k*/σ_k*+1")
     _title(ax, "Gap ratio R and k*, phases shaded", data)
     return fig, ax
@@ -364,11 +468,12 @@ def plot_g23(source, *, ax=None, **load):
     fig, ax = _figure_ax(ax)
     w = data.windows
     if w.empty or "g23" not in w.columns:
-        _empty(ax, "g23")
+        _no_windows(ax, data, "g23")
     else:
         ax.plot(w["step"], _positive(w["g23"]), color="tab:blue", lw=1.5, label="g23")
         ax.set_yscale("log")
         _mark_events(ax, data)
+        _log_ticks(ax)
         _legend(ax)
     ax.set(xlabel="step", ylabel="g23 = λ2 − λ3")
     _title(ax, "Gap g23", data)
@@ -394,7 +499,7 @@ def plot_adiabatic(source, *, ax=None, **load):
             if np.isfinite(v).any():
                 series.append((col, v, style))
     if not series:
-        _empty(ax, "adiabatic parameter")
+        _no_windows(ax, data, "adiabatic parameter")
     else:
         finite = np.concatenate([v[np.isfinite(v)] for _, v, _ in series])
         lo = min(float(finite.min()), low) / 3
@@ -417,9 +522,12 @@ def plot_adiabatic(source, *, ax=None, **load):
         labels = {"adiabatic_dk": "A_DK (regimes)", "adiabatic": "A (paper form, η)"}
         for col, v, style in series:
             ax.plot(w["step"], v, label=labels[col], **style)
+        if len(series) == 1 and series[0][0] == "adiabatic_dk":
+            ax.plot([], [], color="0.3", lw=0.9, ls="--", label="A (paper form): no η recorded")
         ax.set_autoscaley_on(False)
         _mark_events(ax, data, ("grok", "warning"))
-        _legend(ax, loc="upper right", ncol=2)
+        _log_ticks(ax)
+        _legend(ax)
     ax.set(xlabel="step", ylabel="adiabatic parameter")
     _title(
         ax, f"Adiabatic parameter (plateau < {low:g} ≤ transition ≤ {high:g} < forgetting)", data
@@ -438,7 +546,7 @@ def plot_stability(source, *, ax=None, split: bool = False, **load):
         key=lambda c: int(pattern.match(c).group(1)),
     )
     if not cols or data.windows.empty:
-        _empty(ax, "stability coefficients")
+        _no_windows(ax, data, "stability coefficients")
     else:
         cmap = _colormap(len(cols))
         for i, col in enumerate(cols):
@@ -450,7 +558,7 @@ def plot_stability(source, *, ax=None, split: bool = False, **load):
                 label=f"α{pattern.match(col).group(1)}",
             )
         _mark_events(ax, data, ("grok", "warning"))
-        _legend(ax, ncol=len(cols) + 1)
+        _legend(ax)
     ax.set(xlabel="step", ylabel="α_j" + (" (split)" if split else ""))
     _title(ax, "Stability coefficients of the leading modes", data)
     return fig, ax
@@ -458,7 +566,11 @@ def plot_stability(source, *, ax=None, split: bool = False, **load):
 
 def plot_training(source, *, axes=None, **load):
     """Train and test accuracy (top) and loss (bottom, log scale) on one shared step axis, with
-    grokking, the collapse of R and the warnings marked on both. Returns ``(fig, (acc, loss))``."""
+    grokking, the collapse of R and the warnings marked on both. Returns ``(fig, (acc, loss))``.
+
+    Metrics are found by the vocabulary of :mod:`spectral_edge.metrics` (``loss`` and
+    ``eval_loss`` of a Hugging Face run are the train and test loss); the step axis spans the
+    whole run, and a series of one or two points is drawn with markers."""
     data = load_run_data(source, **load)
     if axes is None:
         fig, axes = new_figure(2, 1, figsize=(8.0, 5.0), sharex=True)
@@ -467,38 +579,39 @@ def plot_training(source, *, axes=None, **load):
     acc_ax, loss_ax = axes
     drawn = {"acc": 0, "loss": 0}
     for split, style in (("train", {"ls": ":", "alpha": 0.8}), ("test", {"lw": 1.6})):
-        acc = data.column(f"{split}_acc")
-        if acc is not None and len(acc):
-            acc_ax.plot(
-                acc["step"],
-                acc[f"{split}_acc"],
+        for kind, ax in (("acc", acc_ax), ("loss", loss_ax)):
+            name = f"{split}_{kind}"
+            series = data.column(name)
+            if series is None or not len(series):
+                continue
+            values = series[name] if kind == "acc" else _positive(series[name])
+            word = "accuracy" if kind == "acc" else "loss"
+            ax.plot(
+                series["step"],
+                values,
                 color=_SPLIT[split],
-                label=f"{split} accuracy",
+                label=f"{'test (held-out)' if split == 'test' else split} {word}",
+                marker="o" if len(series) <= 2 else None,
                 **style,
             )
-            drawn["acc"] += 1
-        loss = data.column(f"{split}_loss")
-        if loss is not None and len(loss):
-            loss_ax.plot(
-                loss["step"],
-                _positive(loss[f"{split}_loss"]),
-                color=_SPLIT[split],
-                label=f"{split} loss",
-                **style,
-            )
-            drawn["loss"] += 1
-    if not drawn["acc"]:
-        _empty(acc_ax, "accuracy")
-    else:
+            drawn[kind] += 1
+    for kind, ax, word in (("acc", acc_ax, "accuracy"), ("loss", loss_ax, "loss")):
+        if not drawn[kind]:
+            spellings = "eval_accuracy, val_acc, accuracy" if kind == "acc" else "loss, val_loss"
+            _empty(ax, word, _METRIC_HINT.format(name=f"test_{kind}", spellings=spellings))
+    if drawn["acc"]:
         acc_ax.set_ylim(-0.03, 1.03)
-    if not drawn["loss"]:
-        _empty(loss_ax, "loss")
-    else:
+    if drawn["loss"]:
         loss_ax.set_yscale("log")
+    span = _step_range(data)
     for ax in axes:
         _mark_events(ax, data)
-    _legend(acc_ax, loc="center right")
-    _legend(loss_ax, loc="upper right")
+        if span is not None:
+            ax.set_xlim(*span)
+    if drawn["loss"]:
+        _log_ticks(loss_ax)
+    _legend(acc_ax)
+    _legend(loss_ax)
     acc_ax.set_ylabel("accuracy")
     loss_ax.set(xlabel="step", ylabel="loss")
     _title(acc_ax, "Accuracy and loss", data)
@@ -574,13 +687,20 @@ def plot_comparison(
             ax.plot(series["step"], y, color=colors[i], lw=1.4, label=label)
         if mark_grok:
             for step in run_events(data)["grok"]:
-                ax.axvline(step, gid="event-grok", **{**EVENT_STYLES["grok"], "color": colors[i]})
+                ax.axvline(
+                    step,
+                    gid="event-grok",
+                    label=f"{label} grokked ({step})",
+                    **{**EVENT_STYLES["grok"], "color": colors[i]},
+                )
     if not any_drawn:
-        _empty(ax, quantity)
+        _empty(ax, quantity, "none of these runs recorded it")
     else:
         if log:
             ax.set_yscale("log")
-            _plain_log_labels(ax)
+            _log_ticks(ax)
+        if quantity == "k_star":
+            _integer_axis(ax, np.concatenate([line.get_ydata() for line in ax.lines]))
         _legend(ax)
     ax.set(xlabel="step", ylabel=quantity)
     ax.set_title(f"{quantity}: " + " vs ".join(labels or [r.name for r in runs]), fontsize=10)
@@ -634,6 +754,7 @@ def plot_sketch_accuracy(
             ax.fill_between(xs, _positive(q1), _positive(q3), color=f"C{i}", alpha=0.15, lw=0)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        _log_ticks(ax, "x")
         if claim is not None:
             ax.axhline(claim, color="0.4", ls="--", lw=0.9, label=f"paper: {claim:.1%} at d = 10W")
             if per_w:
@@ -660,6 +781,7 @@ def plot_sketch_accuracy(
         )
     ax.set_ylabel("median relative error")
     ax.set_title("Sketch accuracy: sketched vs exact", fontsize=10)
+    _log_ticks(ax)
     _legend(ax)
     return fig, ax
 

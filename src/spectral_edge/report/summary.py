@@ -17,7 +17,7 @@ import pandas as pd
 
 from spectral_edge.report.plots import RunData, _section, load_run_data, phase_result, run_events
 
-__all__ = ["REGIMES", "partial_reasons", "run_summary", "selection"]
+__all__ = ["REGIMES", "checkpoint_spacing", "partial_reasons", "run_summary", "selection"]
 
 REGIMES = ("plateau", "transition", "forgetting")
 
@@ -28,13 +28,28 @@ def selection(config: Mapping) -> dict[str, Any]:
     sketch = m.get("sketch_dim")
     return {
         "W (window)": m.get("window"),
-        "every": m.get("every"),
+        "every": checkpoint_spacing(config) or m.get("every"),
         "parameters": m.get("params"),
         "P (n_params)": m.get("n_params"),
         "sketch": "exact" if not sketch else f"{m.get('sketch', 'fold')}, d={sketch}",
         "k* variant": m.get("k_star"),
         "centred": m.get("center"),
     }
+
+
+def checkpoint_spacing(config: Mapping) -> str | None:
+    """For a run analysed from checkpoints (``spectral-edge analyze``), the steps between them,
+    e.g. ``"40 steps (checkpoints)"``: there every update spans one checkpoint interval, while
+    the monitor's own ``every`` is 1 (each checkpoint is one snapshot). None otherwise."""
+    steps = _section(config, "analyze").get("steps")
+    if not isinstance(steps, list) or len(steps) < 2:
+        return None
+    try:
+        gaps = sorted({int(b) - int(a) for a, b in zip(steps, steps[1:], strict=False)})
+    except (TypeError, ValueError):
+        return None
+    shown = str(gaps[0]) if len(gaps) == 1 else f"{gaps[0]}–{gaps[-1]}"
+    return f"{shown} steps (checkpoints)"
 
 
 def partial_reasons(data: RunData) -> list[str]:

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 from spectral_edge.errors import SpectralEdgeError
+from spectral_edge.lab.presets import RETIRED_FIELDS
 from spectral_edge.lab.trainer import Trainer
 from spectral_edge.reproduce.plan import Plan, RunSpec
 
@@ -78,12 +79,14 @@ def _same_train(stored: dict | None, config) -> bool:
 
     A TrainConfig field added after the run was trained is absent from its record; the run is
     still the same if the plan leaves that field at its default (the behaviour the run had), so
-    adding an option never retrains a finished campaign.
+    adding an option never retrains a finished campaign. Retired fields, which configured only
+    the online reporting, are ignored (``lab.presets.RETIRED_FIELDS``).
     """
     if stored is None:
         return False
     planned = _normal(asdict(config))
     defaults = _normal(asdict(type(config)()))
+    stored = {k: v for k, v in stored.items() if k not in RETIRED_FIELDS}
     return all(
         stored.get(k) == v if k in stored else v == defaults[k] for k, v in planned.items()
     ) and set(stored) <= set(planned)
