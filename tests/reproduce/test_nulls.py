@@ -121,13 +121,6 @@ def test_bootstrap_median_resamples_clusters():
     assert med == pytest.approx(0.025) and lo <= med <= hi
 
 
-def test_wilson_reference_values():
-    # Wilson (1927) score interval, checked by hand: 3/10 → [0.108, 0.603]
-    lo, hi = nulls.wilson(3, 10)
-    assert (round(lo, 3), round(hi, 3)) == (0.108, 0.603)
-    assert nulls.wilson(12, 12)[1] == 1.0
-
-
 def test_lambda_change_alpha_is_not_a_bound():
     """‖λ(t) − λ(t−1)‖₂ ≤ ‖ΔC‖_F (Hoffman–Wielandt), so the thesis' λ-change α is ≥ the
     Davis–Kahan α computed with the exact ‖ΔC‖_F, window after window."""

@@ -15,9 +15,10 @@ import math
 import numpy as np
 
 from spectral_edge.reproduce import measures as ms
+from spectral_edge.reproduce.early_warning import wilson
 from spectral_edge.reproduce.engine import Judgement, NotRun, Prediction, Rule, Select
 from spectral_edge.reproduce.measures import count, fmt, span
-from spectral_edge.reproduce.nulls import bootstrap_slope, wilson
+from spectral_edge.reproduce.nulls import bootstrap_slope
 from spectral_edge.reproduce.theory_spectrum import phase_measure
 
 CV_BAR = 0.10  # strict C7: collapse steps within 10 % (the paper's 300/7,500 = 4 %)
@@ -96,7 +97,7 @@ def _warning_text(rows) -> str:
     """The C1 warning column: the online rule's leads and its false alarms on the controls."""
     leads = [r["grok"] - r["warning"] for r in rows if r["grok"] and r["warning"] is not None]
     fired = [r["control_warning"] is not None for r in rows]
-    lo, hi = wilson(sum(fired), len(fired))
+    lo, hi = wilson(sum(fired), len(fired)) or (math.nan, math.nan)
     return (
         f"online warning (warning_step_of): in time on {sum(x > 0 for x in leads)}/"
         f"{sum(r['grok'] is not None for r in rows)} grokking runs (leads "
@@ -257,7 +258,7 @@ def _c8_strict(m):
     rows = m["rows"]
     grok = [r for r in rows if r["grok95"] is not None]
     fired = sum(r["control_onset"] is not None for r in rows)
-    lo, hi = wilson(fired, len(rows))
+    lo, hi = wilson(fired, len(rows)) or (math.nan, math.nan)
     ok = (
         bool(grok)
         and all(r["onset"] is not None and r["onset"] < r["grok95"] for r in grok)

@@ -28,10 +28,12 @@ import math
 
 import numpy as np
 
-from spectral_edge.dynamics import GapWarningConfig, detect_phases, first_warning, gap_decline
+from spectral_edge.dynamics import detect_phases, gap_decline
 from spectral_edge.dynamics import grokking_step as _grokking_step
 from spectral_edge.dynamics.commutator import commutator_onset
+from spectral_edge.dynamics.early_warning import frame_rows, replay
 from spectral_edge.errors import SpectralEdgeError
+from spectral_edge.lab.presets import warning_rule
 from spectral_edge.reproduce.engine import NotRun, RunView
 from spectral_edge.reproduce.nulls import peak_coupling
 
@@ -162,26 +164,15 @@ def decline_at(v: RunView, step: int | None) -> float | None:
 def warning_step_of(v: RunView) -> int | None:
     """The step at which the run's early warning fires (None: silent).
 
-    The hook for the early-warning rule of issue 17 (``spectral_edge.dynamics.early_warning``,
-    a pure function of a run's stored series). Until it lands, this replays the existing online
-    :class:`~spectral_edge.dynamics.GapWarning` with the run's configured parameters over its
-    full windows (the monitor feeds it full windows only).
+    The one hook for the C1 warning column: the early-warning rule of issue 17
+    (:mod:`spectral_edge.dynamics.early_warning`, docs/early-warning.md) that the run was
+    configured with (``warning_rule``; a run that recorded none, like every run trained before
+    that rule existed, gets the monitor's default), replayed over its full windows and
+    evaluations with the same online object a live monitor uses.
     """
-    t = v.train
-    cfg = GapWarningConfig(
-        quantity=t.get("warning_quantity", "g23"),
-        smooth=int(t.get("warning_smooth", 3)),
-        rise_factor=float(t.get("warning_rise", 3.0)),
-        decline_factor=float(t.get("warning_decline", 2.0)),
-        sustain=int(t.get("warning_sustain", 3)),
-    )
-    try:
-        s, x = series(v, cfg.quantity)
-    except NotRun:
-        return None
-    if not len(s):
-        return None
-    hit = first_warning(s, x, cfg)
+    rule = warning_rule(v.train.get("warning_rule", ""))
+    windows, evals = frame_rows(v.windows(), v.metrics(), v.window)
+    hit = replay(rule, windows, evals, window=v.window, every=v.every)
     return None if hit is None else int(hit["step"])
 
 

@@ -22,7 +22,8 @@ runs it scores.
   exactly by the Bartlett decomposition, so the null costs O(T³) per draw whatever D is.
 - **Rank agreement over a few modes** (T8): a permutation null for Spearman's ρ.
 - **Intervals**: percentile bootstrap of a median (C3, resampling clusters of values) and of a
-  least-squares slope (C9, resampling points), and the Wilson interval of a rate.
+  least-squares slope (C9, resampling points). The Wilson interval of a rate is the early-warning
+  evaluation's (:func:`spectral_edge.reproduce.early_warning.wilson`).
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ __all__ = [
     "random_walk_pc1_null",
     "spearman",
     "spearman_null_p",
-    "wilson",
 ]
 
 N_NULL = 1000  # draws per null: p-values resolve 1/1001
@@ -306,17 +306,3 @@ def bootstrap_slope(x, y, *, n: int = 2000, seed: int = SEED):
     draws = np.array([least_squares_slope(x[i], y[i]) for i in idx])
     low, high = np.nanquantile(draws, [0.025, 0.975])
     return slope, float(low), float(high)
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson 95 % interval of a rate k/n.
-
-    >>> [round(v, 3) for v in wilson(0, 12)]
-    [0.0, 0.243]
-    """
-    if n <= 0:
-        return math.nan, math.nan
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
