@@ -225,15 +225,18 @@ def _t3_line(x, eta: str) -> str:
     if b is None:
         return f"step {x['step']}: no {eta} step recorded"
     plus = "+" if b["count_is_lower_bound"] else ""
+    step_size = "η" if eta in ("base", "literal") else "η_eff"
+    span_ = f"{x['window']}" if eta == "literal" else f"{x['window']}·every"
     return (
         f"step {x['step']}: k* {x['k']} vs n_K {b['count']}{plus} (h_1 {fmt(x['h1'])}, "
-        f"1/(η·{x['window']}·every) {fmt(b['threshold'])})"
+        f"1/({step_size}·{span_}) {fmt(b['threshold'])})"
     )
 
 
 def _t3_end(m) -> str:
     ends = [x for k, x in m["points"].items() if k[1] == "end"]
-    return "; at the end " + "; ".join(_t3_line(x, "literal") for x in ends) if ends else ""
+    lines = "; ".join(_t3_line(x, "literal") for x in ends)
+    return f"; the old reading (the end, W in snapshots): {lines}" if ends else ""
 
 
 def _t3_paper(m):
