@@ -110,3 +110,39 @@ def test_report_loads_in_headless_chromium(report_path, tmp_path):
     assert re.search(r'<html[^>]*data-js-errors="0"', dom), dom[:300]
     console = [line for line in done.stderr.splitlines() if "CONSOLE" in line]
     assert not console, console
+
+
+def test_two_reading_table_shows_both_counts(tmp_path):
+    """The table of ``spectral-edge reproduce``: one row a prediction, a verdict per reading."""
+    from spectral_edge.report.html import _predictions_section
+
+    rows = [
+        {
+            "id": "C1",
+            "statement": "s",
+            "figure": "24/24",
+            "paper_verdict": "confirmed",
+            "paper_measured": "12/12",
+            "strict_verdict": "not confirmed",
+            "strict_measured": "0/12",
+            "strict_null": "-",
+            "paper_rule": "r",
+            "scale": "paper configuration",
+        },
+        {
+            "id": "T3",
+            "statement": "s",
+            "figure": "-",
+            "paper_verdict": "not run",
+            "paper_measured": "",
+            "strict_verdict": "not run",
+            "strict_measured": "",
+            "strict_null": "",
+            "paper_rule": "r",
+            "scale": "scaled-down",
+        },
+    ]
+    html = "".join(_predictions_section(rows, "predictions"))
+    assert "paper&#x27;s reading: 1 confirmed, 1 not run" in html
+    assert "strict reading: 1 not confirmed, 1 not run" in html
+    assert "strict_verdict-not-confirmed" in html and "paper_rule" not in html

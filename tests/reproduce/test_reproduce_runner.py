@@ -64,19 +64,26 @@ def test_quick_suite_end_to_end(tmp_path):
     records = reproduce("quick", tmp_path, stream=out)
     assert [r.id for r in records] == ORDER
     assert all(r.scale == "scaled-down" for r in records)
-    assert all(r.verdict in ("confirmed", "not confirmed", "not run") for r in records)
-    assert all(r.reason for r in records)
+    verdicts = ("confirmed", "not confirmed", "not run")
+    for r in records:
+        for reading in (r.paper, r.strict):
+            assert reading.verdict in verdicts and reading.rule
+            assert reading.measured or reading.reason  # a figure, or why there is none
     assert "training" in out.getvalue()  # progress was shown
+    assert "paper's reading:" in out.getvalue() and "strict reading:" in out.getvalue()
     with open_store(tmp_path) as store:
-        table = store.run(PREDICTIONS_RUN).config["predictions"]
+        config = store.run(PREDICTIONS_RUN).config
+        table = config["predictions"]
         assert [row["id"] for row in table] == ORDER
-        assert set(table[0]) >= {"id", "statement", "measured", "paper", "verdict", "reason"}
-    assert (tmp_path / "predictions.md").read_text().startswith("| id |")
+        assert set(table[0]) >= {"id", "statement", "figure", "paper_verdict", "strict_verdict"}
+        assert set(config["counts"]) == {"paper", "strict"} and "torch" in config["versions"]
+    text = (tmp_path / "predictions.md").read_text()
+    assert text.startswith("| id |") and "### C1:" in text
     # a second invocation trains nothing and gives the same verdicts
     again = reproduce("quick", tmp_path, stream=io.StringIO(), only=["T2", "C1"])
     assert [r.id for r in again] == ["T2", "C1"]
-    by_id = {r.id: r.verdict for r in records}
-    assert all(r.verdict == by_id[r.id] for r in again)
+    by_id = {r.id: (r.paper.verdict, r.strict.verdict) for r in records}
+    assert all((r.paper.verdict, r.strict.verdict) == by_id[r.id] for r in again)
 
 
 def test_gpu_suite_is_planned_not_run_without_a_gpu(tmp_path, monkeypatch):
@@ -91,7 +98,11 @@ def test_gpu_suite_is_planned_not_run_without_a_gpu(tmp_path, monkeypatch):
         2024,
     }
     records = reproduce("gpu", tmp_path, stream=io.StringIO())
-    assert all(r.verdict == "not run" and "no GPU" in r.reason for r in records)
+    assert all(
+        reading.verdict == "not run" and "no GPU" in reading.reason
+        for r in records
+        for reading in (r.paper, r.strict)
+    )
 
 
 def test_cpu_plan_scores_only_scoring_seeds():

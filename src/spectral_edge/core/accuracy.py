@@ -55,7 +55,7 @@ def compare_sketch(
     rows = []
     for seed in seeds:
         sketch = make_sketch(family, sketch_dim, seed)
-        sketched_all = _gram([sketch.apply(v) for v in vectors])
+        sketched_all = _gram(list(sketch.apply_rows(vectors)))
         for end in range(window - 1, len(vectors)):
             block = slice(end - window + 1, end + 1)
             exact = spectrum(exact_all[block, block], k_star=k_star)

@@ -95,6 +95,10 @@ class _Sketch:
             offset += flat.numel()
         return out.cpu().numpy()
 
+    def apply_rows(self, rows) -> np.ndarray:
+        """S applied to each of several flat vectors of one length: an (n, d) float64 array."""
+        return np.stack([self.apply(r) for r in rows])
+
     def apply_pieces(self, pieces: Iterable[tuple[int, torch.Tensor]], device=None) -> np.ndarray:
         """S(x) for (global offset, flat tensor) pieces, e.g. the parameters of a model or shard.
 
@@ -192,6 +196,16 @@ class GaussianSketch(_Sketch):
     def _columns(self, b: int) -> np.ndarray:
         rng = np.random.default_rng([self.seed, 2, b])
         return rng.standard_normal((self.dim, GAUSSIAN_BLOCK)) / np.sqrt(self.dim)
+
+    def apply_rows(self, rows) -> np.ndarray:
+        """As :meth:`_Sketch.apply_rows`, drawing each column block once for all rows (the
+        draws dominate the cost, so n rows cost about as much as one)."""
+        x = np.stack([as_flat_tensor(r).detach().cpu().double().numpy() for r in rows])
+        out = np.zeros((x.shape[0], self.dim))
+        for b, pos in enumerate(range(0, x.shape[1], GAUSSIAN_BLOCK)):
+            block = x[:, pos : pos + GAUSSIAN_BLOCK]
+            out += block @ self._columns(b)[:, : block.shape[1]].T
+        return out
 
     def accumulate(self, out: torch.Tensor, flat: torch.Tensor, offset: int) -> None:
         x = flat.detach().cpu().double().numpy()

@@ -64,9 +64,14 @@ def direction_spread(vector, mass: float = 0.9) -> dict:
     }
 
 
-def _pcs(traj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(variances λ descending, PCs as rows) of the centred trajectory, via its T×T Gram."""
-    centred = traj - traj.mean(axis=0)
+def _pcs(traj: np.ndarray, center: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(variances λ descending, PCs as rows) of the trajectory, via its T×T Gram.
+
+    ``center=True``: rows centred on their mean (the usual PCA). ``center=False``: the
+    displacements θ_t − θ_0 (t ≥ 1) uncentred, as in the author's multi-task reconstruction
+    script, which keeps the direction θ_T − θ_0 itself among the top components.
+    """
+    centred = traj - traj.mean(axis=0) if center else traj[1:] - traj[0]
     gram = centred @ centred.T
     lam, u = np.linalg.eigh(gram)
     lam, u = np.clip(lam[::-1], 0.0, None), u[:, ::-1]
@@ -113,8 +118,12 @@ def trajectory_pca_accuracy(
     ks: Sequence[int] = (1, 2, 3, 4, 5, 6),
     *,
     params: Sequence[torch.Tensor] | None = None,
+    center: bool = True,
 ) -> dict:
-    """eval_fn at θ_0 + V_kV_kᵀ(θ_T − θ_0) for each k (top-k trajectory PCs); model restored."""
+    """eval_fn at θ_0 + V_kV_kᵀ(θ_T − θ_0) for each k (top-k trajectory PCs); model restored.
+
+    ``center=False`` takes the PCs of the uncentred displacements θ_t − θ_0 (see :func:`_pcs`).
+    """
     _check_eval(eval_fn)
     ps = parameters(model, params)
     traj = as_matrix(trajectory, "trajectory (T×P)")
@@ -124,7 +133,7 @@ def trajectory_pca_accuracy(
         )
     if traj.shape[0] < 2:
         raise SpectralEdgeError("the trajectory needs at least 2 snapshots")
-    _, pcs = _pcs(traj)
+    _, pcs = _pcs(traj, center)
     disp = traj[-1] - traj[0]
     out = {}
     with preserved(ps):
@@ -137,7 +146,7 @@ def trajectory_pca_accuracy(
             out[k] = _evaluate(eval_fn, model)
         assign(ps, traj[-1])
         final = _evaluate(eval_fn, model)
-    return {"accuracy": out, "final": final, "n_pcs": int(pcs.shape[0])}
+    return {"accuracy": out, "final": final, "n_pcs": int(pcs.shape[0]), "centered": center}
 
 
 def low_rank_truncation_accuracy(

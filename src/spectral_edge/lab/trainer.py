@@ -202,14 +202,16 @@ class _Task:
         return loss, correct, int(valid.sum())
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module) -> dict:
+    def evaluate(self, model: nn.Module, splits=("train", "test")) -> dict:
+        """Loss and accuracy of each split (``train``: the evaluated training subset)."""
         was = model.training
         model.eval()
         try:
             if self.cfg.task == "language":
                 return self._evaluate_language(model)
             out = {}
-            for split, data in (("train", self.train_eval), ("test", self.test)):
+            data_of = {"train": self.train_eval, "test": self.test}
+            for split, data in ((name, data_of[name]) for name in splits):
                 loss_sum, correct, count = 0.0, 0, 0
                 n = len(data[0])
                 chunk = 4096
@@ -245,6 +247,12 @@ class _Task:
             out[f"{split}_loss"] = loss_sum / max(count, 1)
             out[f"{split}_acc"] = correct / max(count, 1)
         return out
+
+
+def make_task(cfg: TrainConfig) -> _Task:
+    """The data, model builder (``build_model()``), loss (``forward``) and ``evaluate`` of a
+    config, without training: for measurements made afterwards on saved weights."""
+    return _Task(cfg.validate())
 
 
 # --- progress --------------------------------------------------------------------------------
@@ -796,4 +804,4 @@ def train(
     return trainer.fit()
 
 
-__all__ = ["Progress", "Trainer", "describe_event", "train"]
+__all__ = ["Progress", "Trainer", "describe_event", "make_task", "train"]

@@ -61,6 +61,9 @@ th { background: #f3f3f3; } img { max-width: 100%; display: block; margin: 0.6em
 .badge.failed, .badge.interrupted { background: #f4c2c2; }
 .verdict-confirmed { background: #dff3df; } .verdict-not-confirmed { background: #f9dcdc; }
 .verdict-not-run { background: #f0f0f0; }
+.strict_verdict-confirmed { background: #dff3df; }
+.strict_verdict-not-confirmed { background: #f9dcdc; }
+.strict_verdict-not-run { background: #f0f0f0; }
 details { margin: 0.6em 0; } summary { cursor: pointer; color: #245; }
 .figs { display: grid; grid-template-columns: 1fr; gap: 0.2em; }
 ul.diff li { margin: 0.2em 0; }
@@ -279,6 +282,21 @@ def _is_table_run(data) -> bool:
     return data.windows.empty and "predictions" in data.config
 
 
+# The two-reading table of ``spectral-edge reproduce`` (one row a prediction): the columns shown,
+# rows coloured by the strict verdict. An older one-verdict table is shown as stored.
+_READING_COLUMNS = (
+    "id",
+    "statement",
+    "figure",
+    "paper_verdict",
+    "paper_measured",
+    "strict_verdict",
+    "strict_measured",
+    "strict_null",
+    "scale",
+)
+
+
 def _predictions_section(predictions, source_name: str | None) -> list[str]:
     import pandas as pd
 
@@ -286,15 +304,20 @@ def _predictions_section(predictions, source_name: str | None) -> list[str]:
     out = ["<h2 id='predictions'>Reproduction of the predictions</h2>"]
     if source_name:
         out.append(f"<p class='note'>Stored with run {html.escape(source_name)}.</p>")
-    if "verdict" in frame.columns:
-        counts = frame["verdict"].astype(str).value_counts()
-        out.append("<p>" + html.escape(", ".join(f"{n} {v}" for v, n in counts.items())) + "</p>")
+    two = "strict_verdict" in frame.columns
+    labels = {"paper_verdict": "paper's reading", "strict_verdict": "strict reading"}
+    for column, label in labels.items() if two else [("verdict", "verdicts")]:
+        if column in frame.columns:
+            counts = frame[column].astype(str).value_counts()
+            out.append(
+                "<p>"
+                + html.escape(f"{label}: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
+                + "</p>"
+            )
     rows = frame.to_dict("records")
-    out.append(
-        html_table(
-            rows, list(frame.columns), row_class="verdict" if "verdict" in frame.columns else None
-        )
-    )
+    columns = [c for c in _READING_COLUMNS if c in frame.columns] if two else list(frame.columns)
+    row_class = "strict_verdict" if two else ("verdict" if "verdict" in frame.columns else None)
+    out.append(html_table(rows, columns, row_class=row_class))
     return out
 
 

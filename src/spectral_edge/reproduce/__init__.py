@@ -3,19 +3,21 @@
 ``spectral-edge reproduce [--suite quick|cpu|gpu] [--only ID ...] [--out DIR] [--budget-min M]``
 (or :func:`reproduce`) plans the runs each prediction needs (:mod:`.plan`), trains those not yet
 finished in the run store at ``DIR`` (resuming interrupted ones, skipping finished ones:
-:mod:`.runner`), evaluates every prediction T1–T8, C1–C12 (:mod:`.predictions`) and writes the
-verdict table:
+:mod:`.runner`), evaluates every prediction T1–T8, C1–C12 under two readings (:mod:`.predictions`,
+:mod:`.engine`) and writes the verdict table:
 
-- ``DIR/predictions.md`` (markdown) and ``DIR/predictions.json``;
+- ``DIR/predictions.md`` (a summary table, then every prediction's two readings in full) and
+  ``DIR/predictions.json``;
 - into the store, as a run named ``"predictions"`` (and ``"predictions-<suite>"``) whose config
-  holds ``{"predictions": [record dicts], "suite", "generated_at", "seeds", "wall_s"}``; the
-  report command renders it from there. A record dict has the keys ``id, statement, paper,
-  measured, verdict, reason, runs, scale``.
+  holds ``{"predictions": [record dicts], "counts", "suite", "generated_at", "seeds",
+  "wall_s"}``; the report command renders it from there. A record dict is flat:
+  ``id, statement, figure``, then ``paper_rule, paper_verdict, paper_measured, paper_null,
+  paper_reason`` and the same ``strict_*`` keys, ``source, runs, apart, scale``.
 
-Verdicts are ``confirmed``, ``not confirmed`` or ``not run`` (with the reason). Every result of
-the ``quick`` and ``cpu`` suites is ``scaled-down``: our models and data are smaller than the
-paper's. Seeds: 0 is the tuning seed (never scored), 1–3 the scoring seeds (the gpu suite keeps the
-paper's 42, 137, 2024 for mod-arith).
+Verdicts are ``confirmed``, ``not confirmed`` or ``not run`` (with the reason), per reading: the
+**paper's** (the author's quantity, threshold and scoring) and the **strict** one (what a skeptic
+would require, nulls included). Seeds: 0 is the tuning seed (never scored), 1–3 the scoring seeds
+(1–5 for the x² MLP; the gpu suite keeps the paper's 42, 137, 2024 for mod-arith).
 """
 
 from __future__ import annotations
@@ -27,45 +29,96 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from spectral_edge.reproduce.plan import SCORING_SEEDS, SUITES, TUNING_SEEDS, make_plan
-from spectral_edge.reproduce.predictions import ORDER, Record, Runs, evaluate
+from spectral_edge.reproduce.predictions import ORDER, Record, Runs, counts, evaluate
 
 PREDICTIONS_RUN = "predictions"
+READINGS = (("paper", "paper's reading"), ("strict", "strict reading"))
+
+
+def _cell(x) -> str:
+    return str(x).replace("|", "\\|").replace("\n", " ")
+
+
+def count_line(records: list[Record]) -> str:
+    """ "paper's reading: a confirmed, b not confirmed, c not run; strict reading: …"."""
+    c = counts(records)
+    return "; ".join(
+        f"{label}: " + ", ".join(f"{n} {v}" for v, n in c[key].items()) for key, label in READINGS
+    )
 
 
 def markdown_table(records: list[Record]) -> str:
-    def cell(x) -> str:
-        return str(x).replace("|", "\\|").replace("\n", " ")
-
+    """The summary table (one row a prediction, both verdicts), then each prediction in full."""
     lines = [
-        "| id | prediction | paper | measured | verdict | reason | runs | scale |",
-        "|---|---|---|---|---|---|---|---|",
+        "| id | prediction | paper's figure | paper's reading | strict reading | runs | scale |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in records:
-        runs = f"{len(r.runs)}" + (f" ({r.runs[0]}…)" if r.runs else "")
         lines.append(
             "| "
             + " | ".join(
-                cell(x)
+                _cell(x)
                 for x in (
                     r.id,
                     r.statement,
-                    r.paper,
-                    r.measured or "-",
-                    f"**{r.verdict}**",
-                    r.reason,
-                    runs,
+                    r.figure,
+                    f"**{r.paper.verdict}**",
+                    f"**{r.strict.verdict}**",
+                    len(r.runs),
                     r.scale,
                 )
             )
             + " |"
         )
-    return "\n".join(lines) + "\n"
+    lines += ["", count_line(records), ""]
+    for r in records:
+        lines += [f"### {r.id}: {r.statement} (paper: {r.figure})", ""]
+        for key, label in READINGS:
+            reading = getattr(r, key)
+            lines.append(f"- **{label}: {reading.verdict}.** Rule: {reading.rule}.")
+            for part, text in (
+                ("measured", reading.measured),
+                ("null", reading.null),
+                ("note", reading.reason),
+            ):
+                if text:
+                    lines.append(f"  {part.capitalize()}: {text}.")
+        lines.append(f"- Source of the paper's reading: {r.source}.")
+        if r.runs:
+            shown = ", ".join(r.runs[:6]) + (
+                f" … ({len(r.runs)} in all)" if len(r.runs) > 6 else ""
+            )
+            lines.append(f"- Runs used: {shown}.")
+        for what, why in r.apart:
+            lines.append(f"- Reported apart: {what}: {why}.")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def versions() -> dict:
+    """The versions a table was computed with (recorded beside it)."""
+    import platform
+
+    import numpy
+    import pandas
+    import torch
+
+    from spectral_edge import __version__
+
+    return {
+        "spectral_edge": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "pandas": pandas.__version__,
+    }
 
 
 def write_table(store, records: list[Record], suite: str, extra: dict | None = None) -> None:
     """The table into the store: runs ``predictions`` and ``predictions-<suite>``."""
     payload = {
         "predictions": [r.to_dict() for r in records],
+        "counts": counts(records),
         "suite": suite,
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "seeds": {"tuning": list(TUNING_SEEDS), "scoring": list(SCORING_SEEDS)},
@@ -124,29 +177,31 @@ def reproduce(
         planned = {s.name: s.tags for s in plan.specs}
         runs = Runs.from_store(store, suite, planned)
         records = evaluate(runs, only_set, suite)
+        left = [n for n, st in status.items() if st == "not started"]
         for r in records:
-            if r.verdict == "not run" and suite == "gpu" and not torch.cuda.is_available():
-                r.reason = "gpu suite planned, not run here (no GPU): " + r.reason
-            left = [n for n, s in status.items() if s == "not started"]
-            if r.verdict == "not run" and left and any(n in r.reason for n in left):
-                r.reason += " — stopped by the time budget"
+            for reading in (r.paper, r.strict):
+                if reading.verdict != "not run":
+                    continue
+                if suite == "gpu" and not torch.cuda.is_available():
+                    reading.reason = "gpu suite planned, not run here (no GPU): " + reading.reason
+                if left and any(n in reading.reason for n in left):
+                    reading.reason += " — stopped by the time budget"
         wall = time.monotonic() - t0
-        write_table(store, records, suite, {"wall_s": wall, "run_status": status})
+        extra = {"wall_s": wall, "run_status": status, "versions": versions()}
+        write_table(store, records, suite, extra)
     table = markdown_table(records)
     (out_dir / "predictions.md").write_text(table, encoding="utf-8")
     (out_dir / "predictions.json").write_text(
         json.dumps([r.to_dict() for r in records], indent=1) + "\n", encoding="utf-8"
     )
     if progress:
-        counts = {v: sum(r.verdict == v for r in records) for v in ("confirmed", "not confirmed")}
         print(table, file=stream)
         print(
-            f"{counts['confirmed']} confirmed, {counts['not confirmed']} not confirmed, "
-            f"{len(records) - sum(counts.values())} not run; wall {wall:.0f} s; table in "
+            f"{count_line(records)}; wall {wall:.0f} s; versions {extra['versions']}; table in "
             f"{out_dir / 'predictions.md'}",
             file=stream,
         )
     return records
 
 
-__all__ = ["PREDICTIONS_RUN", "SUITES", "markdown_table", "reproduce", "write_table"]
+__all__ = ["PREDICTIONS_RUN", "SUITES", "count_line", "markdown_table", "reproduce", "write_table"]
