@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from spectral_edge.cli import main
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "integrations.md"
