@@ -183,8 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spectral-edge",
         description="Watch the spectral edge of parameter updates during and after training.",
+        epilog="example:\n  spectral-edge demo --quick\n  spectral-edge watch runs/demo --once\n"
+        "each command's --help ends with its own example",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"spectral-edge {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show the library's informational log"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, example: str, **kwargs) -> argparse.ArgumentParser:
@@ -405,8 +411,22 @@ def dynamics_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _show_logs(verbose: bool) -> None:
+    """The library's log records on stderr, as ``spectral-edge: message`` (INFO with -v)."""
+    import logging
+
+    logger = logging.getLogger("spectral_edge")
+    if not any(getattr(h, "_spectral_edge_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("spectral-edge: %(message)s"))
+        handler._spectral_edge_cli = True
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _show_logs(args.verbose)
     try:
         args.func(args)
     except SpectralEdgeError as exc:

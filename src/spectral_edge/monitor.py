@@ -24,6 +24,7 @@ errors propagate.
 
 from __future__ import annotations
 
+import logging
 import math
 import sqlite3
 import warnings
@@ -53,6 +54,8 @@ from spectral_edge.snapshot import (
     select_parameters,
 )
 from spectral_edge.training_config import describe_optimizers
+
+log = logging.getLogger(__name__)
 
 LR_POLICIES = ("first", "max", "mean")
 # Store writes refused by a full disk or read-only store, kept for a retry: about 50 MB at most.
@@ -253,8 +256,9 @@ class SpectralMonitor:
         if reduce is None and self.layout.is_sharded(model):
             reduce = mesh_reduce(self.layout.tensors(model))  # FSDP2: sum over the shards
         self.reduce = reduce
-        if not writes_store():
-            store = None  # only global rank 0 writes the run store
+        if not writes_store() and store is not None:
+            log.info("this process is not global rank 0: it leaves the run store to rank 0")
+            store = None  # one writer: the others would each create the same run
         self.sketcher = None if sketch_dim is None else make_sketch(sketch, sketch_dim, seed)
         self.gram = RollingGram(window)
         self.ratio_floor = ratio_floor or resolution_floor(self.layout.tensors(model)[0].dtype)
