@@ -47,9 +47,9 @@ def test_the_command_line_shows_the_librarys_warnings(tmp_path):
     code = (
         "import logging, sys; from spectral_edge import open_store;"
         "from spectral_edge.cli import main; open_store(sys.argv[1]).close();"
-        "logging.getLogger('spectral_edge.x').info('hidden');"
+        "logging.getLogger('spectral_edge.x').debug('hidden');"
         "main(['runs', sys.argv[1]]);"
-        "logging.getLogger('spectral_edge.x').warning('shown')"
+        "logging.getLogger('spectral_edge.x').info('shown')"
     )
     done = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True

@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"spectral-edge {__version__}")
     parser.add_argument(
-        "-v", "--verbose", action="store_true", help="show the library's informational log"
+        "-v", "--verbose", action="store_true", help="show the library's detailed log (DEBUG)"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -412,16 +412,22 @@ def dynamics_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _show_logs(verbose: bool) -> None:
-    """The library's log records on stderr, as ``spectral-edge: message`` (INFO with -v)."""
+    """The library's log records on stderr, as ``spectral-edge: message``: progress and
+    warnings (INFO), and with -v the details (DEBUG)."""
     import logging
 
+    class Stderr(logging.StreamHandler):
+        """Writes to whatever sys.stderr is at the time (main may run many times in one
+        process, e.g. under a test's captured stderr)."""
+
+        stream = property(lambda self: sys.stderr, lambda self, value: None)
+
     logger = logging.getLogger("spectral_edge")
-    if not any(getattr(h, "_spectral_edge_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(type(h).__name__ == "Stderr" for h in logger.handlers):
+        handler = Stderr()
         handler.setFormatter(logging.Formatter("spectral-edge: %(message)s"))
-        handler._spectral_edge_cli = True
         logger.addHandler(handler)
-    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -257,7 +257,7 @@ class SpectralMonitor:
             reduce = mesh_reduce(self.layout.tensors(model))  # FSDP2: sum over the shards
         self.reduce = reduce
         if not writes_store() and store is not None:
-            log.info("this process is not global rank 0: it leaves the run store to rank 0")
+            log.debug("this process is not global rank 0: it leaves the run store to rank 0")
             store = None  # one writer: the others would each create the same run
         self.sketcher = None if sketch_dim is None else make_sketch(sketch, sketch_dim, seed)
         self.gram = RollingGram(window)

@@ -112,5 +112,5 @@ def mesh_reduce(tensors: list[torch.Tensor]) -> Callable[[np.ndarray], np.ndarra
             f"the parameters are sharded on a {mesh.ndim}-D device mesh; only 1-D meshes are "
             "supported (FSDP, not HSDP or tensor parallel)"
         )
-    log.info("sharded parameters: reducing over the %d processes of their mesh", mesh.size())
+    log.debug("sharded parameters: reducing over the %d processes of their mesh", mesh.size())
     return all_reduce_sum(mesh.get_group())
