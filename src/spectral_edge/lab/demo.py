@@ -17,7 +17,8 @@ The summary reports, for the weight-decay run, the grokking step (first evaluati
 accuracy ≥ 0.95), k* at grokking, the g23 decline of the thesis' Table 7 (max g23 up to the
 grokking step / g23 of the last window at or before it), the online warning and its lead; for the
 control, whether it grokked, its decline measured at the same step, and any warning (a false
-alarm). Then an HTML report with the curves of both runs is written to ``<out>/report.html``.
+alarm). Then an HTML report with the curves of both runs is written to ``<out>/report.html``
+(where matplotlib is installed: the ``plots`` extra; without it the summary says so).
 
 Both runs stop at the same step: ``steps`` (1200), or earlier once the weight-decay run has
 grokked and been followed for ``max(200, grok_step / 2)`` more steps. ``quick`` narrows the MLP
@@ -31,6 +32,7 @@ than the grokking run's; the summary prints both and lets the numbers speak.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import sys
 import time
@@ -160,8 +162,9 @@ def run_demo(out: str = "runs/demo", quick: bool = False, seed: int = 0) -> dict
         torch.set_num_threads(threads)
     summary["wall_s"] = time.monotonic() - t0
     summary["store"] = str(store.path)
-    report = write_demo_report(out_dir / "report.html", summary, store.path)
-    summary["report"] = str(report)
+    summary["report"] = None
+    if importlib.util.find_spec("matplotlib") is not None:  # the plots extra
+        summary["report"] = str(write_demo_report(out_dir / "report.html", summary, store.path))
     print_summary(summary)
     return summary
 
@@ -271,7 +274,10 @@ def print_summary(summary: dict) -> None:
     else:
         print("  control warnings: none (no false alarm)")
     print(f"wall time {summary['wall_s']:.0f} s; store {summary['store']}")
-    print(f"report: {summary['report']}")
+    if summary["report"] is not None:
+        print(f"report: {summary['report']}")
+    else:
+        print("report: not written; its figures need matplotlib (spectral-edge[plots])")
 
 
 # --- report ------------------------------------------------------------------------------------
