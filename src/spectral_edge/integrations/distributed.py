@@ -84,6 +84,9 @@ def distributed_monitor(
 ) -> SpectralMonitor | IdleMonitor:
     """A monitor that gives on N processes what one process would give.
 
+    ``SpectralMonitor(model)`` does the same by itself; this adds ``compute="rank0"`` (an idle
+    stand-in on the other ranks of a DDP job) and ``group=`` (see the module's docstring).
+
     Args:
         model: the module, a DDP wrapper around it, or an FSDP2 (``fully_shard``) module.
         store: the run store (path, RunStore or Run); only global rank 0 writes it.
