@@ -174,9 +174,11 @@ def open_run(path, name=None, wait: bool = False, interval: float = 1.0, say=Non
     while True:
         try:
             store = open_store(path, read_only=True)
-        except SpectralEdgeError:
+        except SpectralEdgeError as exc:
             if not wait:
-                raise
+                raise SpectralEdgeError(
+                    f"{exc} (a job that is just starting: add --wait to wait for it)"
+                ) from None
             store = None
         if store is not None:
             try:
