@@ -86,7 +86,8 @@ def tracked(tmp_path_factory):
         offline_wandb(monkeypatch, out)
         trackers = [
             TensorBoardTracker(out / "tb"),
-            WandbTracker(project="spectral-edge-tests", mode="offline"),
+            # dir= as well as WANDB_DIR: W&B keeps the settings of its first run in a process
+            WandbTracker(project="spectral-edge-tests", mode="offline", dir=str(out)),
             MLflowTracker(tracking_uri=f"sqlite:///{out / 'mlflow.db'}"),
         ]
         monitor = train(trackers=trackers, poison_at=POISON_AT)
