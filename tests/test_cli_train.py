@@ -59,12 +59,20 @@ def test_train_then_name_taken_then_overwrite_and_resume(capsys, tmp_path):
     assert "run a: 6 steps" in capsys.readouterr().out
     _one_line_error(capsys, ["train", "modadd-cpu", *SMALL, "--out", out, "--name", "a"], "exists")
     assert main(["train", "modadd-cpu", *SMALL, "--out", out, "--name", "a", "--overwrite"]) == 0
+    capsys.readouterr()
     longer = [*SMALL, "--set", "steps=9"]
     assert main(["train", "modadd-cpu", *longer, "--out", out, "--name", "a", "--resume"]) == 0
+    checkpoint = tmp_path / "runs" / "checkpoints"
+    assert f"[a] resumed at step 6 from {checkpoint / 'a.pt'}" in capsys.readouterr().err
     with open_store(out, read_only=True) as store:
         runs = store.runs()
         assert list(runs["name"]) == ["a"] and list(runs["last_step"]) == [9]
         assert store.run("a").config["preset"] == "modadd-cpu"
+    # --resume with nothing to resume starts the run, and says so
+    assert main(["train", "modadd-cpu", *SMALL, "--out", out, "--name", "b", "--resume"]) == 0
+    captured = capsys.readouterr()
+    assert f"[b] nothing to resume (no checkpoint {checkpoint / 'b.pt'})" in captured.err
+    assert "run b: 6 steps" in captured.out
 
 
 def test_as_a_process_exit_status_2():

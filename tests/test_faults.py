@@ -180,26 +180,49 @@ def test_an_optimizer_swapped_mid_run_continues_the_same_window_once_attached():
     assert mon.steps_observed == 8
 
 
-def test_parameters_that_stay_non_finite_never_enter_the_window():
+@pytest.mark.parametrize("sketch_dim", [None, 16])
+def test_parameters_that_stay_non_finite_never_enter_the_window(sketch_dim):
+    """A diverged run: one ``nonfinite`` event per episode, however long it lasts; no NaN
+    baseline is kept, so nothing is pushed while θ stays bad; finite parameters end the
+    episode, and a second fault is a second episode."""
     model = make_model()
     opt = make_opt(model)
-    mon = SpectralMonitor(model, window=3, phases=False, warning=False)
+    mon = SpectralMonitor(model, window=3, sketch_dim=sketch_dim, phases=False, warning=False)
     train(model, opt, 4, mon)
     saved = {n: p.detach().clone() for n, p in model.named_parameters()}
-    with torch.no_grad():
-        model[0].weight.fill_(float("nan"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        for t in range(5, 11):
-            assert mon.observe(t) is None
-    kinds = problems(mon)
-    assert set(kinds) == {(5, "nonfinite"), (7, "nonfinite"), (9, "nonfinite")}
-    assert np.all(np.isfinite(mon.gram.gram()))
-    with torch.no_grad():
-        for n, p in model.named_parameters():
-            p.copy_(saved[n])
+    pushes = mon.gram.pushes
+
+    def poison(steps):
+        with torch.no_grad():
+            model[0].weight.fill_(float("nan"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            for t in steps:
+                assert mon.observe(t) is None
+        assert np.all(np.isfinite(mon.gram.gram()))
+        assert mon._previous is None  # never a NaN baseline
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                p.copy_(saved[n])
+
+    poison(range(5, 11))
+    assert problems(mon) == [(5, "nonfinite")]
+    assert mon.gram.rejected == 1 and mon.gram.pushes == pushes  # only the first push tried
     train(model, opt, 3, mon, start=11)
     assert mon.latest.step == 13 and np.isfinite(mon.latest.sigma_1)
+    poison(range(14, 20))
+    assert problems(mon) == [(5, "nonfinite"), (14, "nonfinite")]
+
+
+def test_non_finite_parameters_from_the_start_are_one_episode():
+    model = make_model()
+    with torch.no_grad():
+        model[2].bias.fill_(float("inf"))
+    mon = SpectralMonitor(model, window=3, phases=False, warning=False)
+    for t in range(1, 6):
+        assert mon.observe(t) is None
+    assert problems(mon) == [(1, "nonfinite")]
+    assert "baseline" in mon.events[0].message and mon.gram.pushes + mon.gram.rejected == 0
 
 
 # --------------------------------------------------------------------------------------------

@@ -272,6 +272,7 @@ class SpectralMonitor:
         self.latest: WindowRecord | None = None
         self.steps_observed = 0
         self._previous = None  # θ_{t−1} (exact path) or S(θ_{t−1}) (sketch path)
+        self._nonfinite_since: int | None = None  # step a non-finite episode began
         self._paused: str | None = None  # why no parameter is selected, while none is
         self._signature: list | None = None  # (name, requires_grad, shape) at the last check
         self._unwritten: deque = deque(maxlen=UNWRITTEN_LIMIT)
@@ -395,23 +396,39 @@ class SpectralMonitor:
         pieces = list(self.layout.pieces(self.model))
         if self._previous is None:
             self._previous = self._baseline(pieces)
+            if self._previous is None:
+                self._nonfinite(
+                    step,
+                    "the parameters contain NaN or Inf; monitoring waits for finite ones "
+                    "to take a new baseline",
+                )
             return None
         accepted = self._push_exact(pieces) if self.sketcher is None else self._push_sketch(pieces)
         if not accepted:
             self._previous = None
-            self.emit(
+            self._nonfinite(
                 step,
-                "nonfinite",
                 "the update contains NaN or Inf (or overflows); it was left out of the window "
                 "and the next snapshot starts a new baseline",
             )
             return None
+        self._nonfinite_since = None
         new_sq, _, _ = self.gram.last_transition()
         if new_sq == 0.0:
             self.emit(step, "zero_update", "the selected parameters did not change")
         if self.gram.size < 2:
             return None
         return self._record(step, lr)
+
+    def _nonfinite(self, step: int, message: str) -> None:
+        """One ``nonfinite`` event per episode: from the first rejected update (or non-finite
+        baseline) until an update is accepted again. A diverged run whose parameters stay NaN
+        would otherwise report at every other snapshot. Every branch here follows from reduced
+        quantities (the all-reduced Gram row or sketch, the all-reduced finiteness of the
+        baseline), so under FSDP all processes take it together."""
+        if self._nonfinite_since is None:
+            self._nonfinite_since = step
+            self.emit(step, "nonfinite", message)
 
     def _follow_layout(self, step: int) -> bool:
         """Check the selected parameters against the layout; False while there are none.
@@ -461,8 +478,10 @@ class SpectralMonitor:
         return True
 
     def _baseline(self, pieces):
+        """θ (or S(θ)) to subtract from the next snapshot; None when it is not finite."""
         if self.sketcher is not None:
-            return self._sketch(pieces)
+            current = self._sketch(pieces)  # already reduced over the processes
+            return current if np.all(np.isfinite(current)) else None
         # The stored vector is what this process holds: all of θ, or its shards packed densely
         # (inner products do not care where coordinates sit, only that both sides agree).
         device = pieces[0][1].device
@@ -472,7 +491,10 @@ class SpectralMonitor:
         for _, flat in pieces:
             previous[start : start + flat.numel()].copy_(flat)
             start += flat.numel()
-        return previous
+        bad = np.array([0.0 if bool(torch.isfinite(previous).all()) else 1.0])
+        if self.reduce is not None:  # a NaN on any shard makes every process wait
+            bad = np.asarray(self.reduce(bad), dtype=np.float64)
+        return previous if bad[0] == 0.0 else None
 
     def _sketch(self, pieces) -> np.ndarray:
         current = self.sketcher.apply_pieces(pieces, device=pieces[0][1].device)
@@ -688,6 +710,7 @@ class SpectralMonitor:
             "gram": self.gram.state_dict(),
             "previous": previous,
             "steps_observed": self.steps_observed,
+            "nonfinite_since": self._nonfinite_since,
             "history": [dict(h) for h in self.history],
             "events": [asdict(e) for e in self.events],
             "phase": self.phase,
@@ -718,6 +741,7 @@ class SpectralMonitor:
             previous = previous.clone().to(device)
         self._previous = previous
         self.steps_observed = int(state["steps_observed"])
+        self._nonfinite_since = state.get("nonfinite_since")  # absent before issue 13
         self.history = [dict(h) for h in state["history"]]
         self.events = [Event(**e) for e in state["events"]]
         self.phase = state["phase"]
@@ -750,10 +774,13 @@ class SpectralMonitor:
 def resolution_floor(dtype: torch.dtype) -> float:
     """The smallest σ_j/σ_1 a Gram of such parameters resolves: the default ratio floor.
 
-    Updates of float32 parameters give Gram entries accurate to ~1e-6 relative, so eigenvalues
-    below ~1e-6·λ_1, i.e. σ_j below ~1e-3·σ_1, are rounding noise; left unfloored they produce
-    ratios of 10^7 at the bottom of the spectrum (seen in a weight-decay-0 run whose updates had
-    collapsed onto a few directions), and k* lands there. float64 parameters resolve ~1e-6.
+    The floor was chosen when Gram entries of float32 updates were accurate to ~1e-6 relative,
+    so that σ_j below ~1e-3·σ_1 were rounding noise; left unfloored they produced ratios of 10^7
+    at the bottom of the spectrum (seen in a weight-decay-0 run whose updates had collapsed onto a
+    few directions), and k* landed there. Since issue 13 the Gram is exact for the stored updates
+    (core/gram.py), which resolves σ_j down to ~1e-7·σ_1; the floor is kept, because a collapsed
+    window would still put k* at its bottom. Lowering it would be a change of definition
+    (docs/definitions.md). float64 parameters: 1e-6.
     """
     return 1e-6 if dtype == torch.float64 else 1e-3
 

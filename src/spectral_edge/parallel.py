@@ -21,7 +21,8 @@ sketches, and both are sums over coordinates. That decides the whole design:
 Every decision the monitor takes under FSDP is taken on reduced numbers, which are the same on
 every process, so the processes always take the same branch and meet in the same collectives:
 a NaN or Inf on any one shard makes the reduced squared norm of the update NaN or Inf on all of
-them (a sum of non-negative terms cannot cancel an Inf), and all reject that update together.
+them (a sum of non-negative terms cannot cancel an Inf), and all reject that update together;
+whether a new baseline θ is finite is reduced too (the monitor's non-finite episodes).
 
 Limits: one-dimensional meshes only (FSDP; not HSDP or tensor parallel), and FSDP1's
 ``FlatParameter`` wrapper is refused (use FSDP2, or DDP). Under FSDP each process holds its own

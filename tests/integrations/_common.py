@@ -20,26 +20,17 @@ def tiny_data(n: int = 8, seed: int = 1, dtype=torch.float64):
     return torch.randn(n, 5, generator=g, dtype=dtype), torch.randn(n, 3, generator=g, dtype=dtype)
 
 
-def plain_history(steps: int, lr: float = 0.05, after_step=None, **monitor_kwargs) -> list[dict]:
-    """The reference: the plain monitor attached to a plain full-batch AdamW loop.
-
-    ``after_step(step, model, monitor)``, if given, runs after each optimizer step.
-    """
-    return plain_monitor(steps, lr, after_step, **monitor_kwargs).history
-
-
-def plain_monitor(steps: int, lr: float = 0.05, after_step=None, **monitor_kwargs):
+def plain_history(steps: int, lr: float = 0.05, **monitor_kwargs) -> list[dict]:
+    """The reference: the plain monitor attached to a plain full-batch AdamW loop."""
     model = tiny_model()
     x, y = tiny_data()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     monitor = SpectralMonitor(model, **monitor_kwargs).attach(opt)
-    for step in range(1, steps + 1):
+    for _ in range(steps):
         opt.zero_grad()
         nn.functional.mse_loss(model(x), y).backward()
         opt.step()
-        if after_step is not None:
-            after_step(step, model, monitor)
-    return monitor
+    return monitor.history
 
 
 def assert_same_windows(got: list[dict], want: list[dict], rtol: float = 1e-7) -> None:

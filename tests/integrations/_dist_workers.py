@@ -20,7 +20,6 @@ from spectral_edge import SpectralMonitor
 from spectral_edge.integrations.distributed import distributed_monitor
 
 RESUME_AT = 5  # resume scenarios: a second monitor takes over after this many steps
-POISON = {"after": 3, "step": 100}  # poison scenarios: an extra snapshot with a NaN in it
 
 SCENARIOS = {
     "ddp_exact": {"wrap": "ddp", "kwargs": {}},
@@ -33,9 +32,6 @@ SCENARIOS = {
     "fsdp_every": {"wrap": "fsdp", "kwargs": {"every": 2, "sketch_dim": 16}},
     "fsdp_resume": {"wrap": "fsdp", "kwargs": {"every": 2}, "resume": True},
     "fsdp_resume_sketch": {"wrap": "fsdp", "kwargs": {"sketch_dim": 16}, "resume": True},
-    # a NaN in rank 1's shard only: both processes must reject the update together
-    "fsdp_nan_one_rank": {"wrap": "fsdp", "kwargs": {}, "poison": True},
-    "fsdp_nan_one_rank_sketch": {"wrap": "fsdp", "kwargs": {"sketch_dim": 16}, "poison": True},
 }
 
 
@@ -52,6 +48,12 @@ def worker(rank: int, world: int, rendezvous: str, out: str, steps: int, window:
         for name, spec in SCENARIOS.items():
             result = run_scenario(rank, world, spec, os.path.join(out, name), steps, window)
             torch.save(result, os.path.join(out, f"{name}-rank{rank}.pt"))
+        for exact in (True, False):
+            name = "fsdp_diverge_" + ("exact" if exact else "sketch")
+            torch.save(
+                run_diverging(rank, world, window, exact),
+                os.path.join(out, f"{name}-rank{rank}.pt"),
+            )
     finally:
         dist.destroy_process_group()
 
@@ -82,8 +84,6 @@ def run_scenario(rank, world, spec, store, steps, window) -> dict:
         opt.zero_grad()
         nn.functional.mse_loss(wrapped(x), y).backward()
         opt.step()
-        if spec.get("poison") and step == POISON["after"]:
-            poison_one_shard(wrapped, rank, monitor)
         if spec.get("resume") and step == RESUME_AT:
             # As a restarted job would: the state goes through a file, per rank (under FSDP it
             # holds this process's shard of θ), and the run is continued, not created again.
@@ -102,16 +102,45 @@ def run_scenario(rank, world, spec, store, steps, window) -> dict:
     }
 
 
-def poison_one_shard(wrapped, rank: int, monitor) -> None:
-    """A NaN in the last row of model[2].bias, which only rank 1 holds, for one extra snapshot
-    taken by every process; then the value is put back (see test_distributed.poisoned)."""
-    bias = wrapped[2].bias
-    local = bias.to_local() if hasattr(bias, "to_local") else bias
-    row = local.shape[0] - 1
-    with torch.no_grad():
-        if rank == 1:
-            kept = local[row].item()
-            local[row] = float("nan")
-        monitor.observe(POISON["step"])
-        if rank == 1:
-            local[row] = kept
+# A non-finite episode under FSDP: at these snapshots one entry of rank 0's shard is NaN (the
+# other rank's shard is finite), so whether the update and the next baselines are finite is
+# known only to rank 0 until it is reduced.
+POISON_STEPS = (5, 6, 7)
+DIVERGE_STEPS = 12
+
+
+def poisoned_loop(model, monitor, opt, x, y, poison_here: bool) -> dict:
+    """Full-batch AdamW steps, observed after each; at POISON_STEPS the first entry of the first
+    parameter (of this process's shard) is NaN while the monitor looks, then restored."""
+    first = next(model.parameters())
+    for step in range(1, DIVERGE_STEPS + 1):
+        opt.zero_grad()
+        nn.functional.mse_loss(model(x), y).backward()
+        opt.step()
+        local = first.to_local() if hasattr(first, "to_local") else first
+        poisoned = poison_here and step in POISON_STEPS
+        with torch.no_grad():
+            saved = local.view(-1)[0].clone()
+            if poisoned:
+                local.view(-1)[0] = float("nan")
+        monitor.observe(step, lr=0.05)
+        with torch.no_grad():
+            local.view(-1)[0] = saved
+    events = [(e.step, e.kind) for e in monitor.events if e.kind not in ("phase", "warning")]
+    return {"history": monitor.history, "events": events}
+
+
+def run_diverging(rank, world, window, exact: bool) -> dict:
+    from torch.distributed.fsdp import fully_shard
+
+    model = tiny_model()
+    x, y = tiny_data()
+    per = x.shape[0] // world
+    x, y = x[rank * per : (rank + 1) * per], y[rank * per : (rank + 1) * per]
+    fully_shard(model[0])
+    fully_shard(model[2])
+    wrapped = fully_shard(model)
+    opt = torch.optim.AdamW(wrapped.parameters(), lr=0.05, weight_decay=0.0)
+    kwargs = {} if exact else {"sketch_dim": 16}
+    monitor = SpectralMonitor(wrapped, window=window, **kwargs)
+    return poisoned_loop(wrapped, monitor, opt, x, y, poison_here=rank == 0)

@@ -25,3 +25,14 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     assert "http://" not in html and "https://" not in html
     assert summary["control"]["grok_step"] is None
     assert summary["wd"]["grok_step"] is not None  # the narrowed MLP groks in ~450 steps
+    # both warnings are reported against the grokking step, for both runs
+    assert "early warning (g23_share falls 10x from its baseline)" in out
+    assert "free signal, for comparison (weight norm falls 10%)" in out
+    with open_store(tmp_path / "demo", read_only=True) as store:
+        for key in ("wd", "control"):
+            ev = store.run(summary[key]["label"]).events()
+            fired = ev[ev["kind"] == "warning"]["step"].tolist() if len(ev) else []
+            assert fired[:1] == (
+                [] if summary[key]["warning_step"] is None else [summary[key]["warning_step"]]
+            )
+    assert "weight-norm rule step" in html

@@ -142,3 +142,28 @@ def test_cross_field_check():
 def test_the_config_is_flat():
     for f in fields(TrainConfig):
         assert f.type in ("str", "int", "float", "bool", "tuple[float, float]"), f.name
+
+
+def test_warning_rule_option():
+    from spectral_edge.dynamics.early_warning import DEFAULT_RULE
+    from spectral_edge.lab.presets import warning_rule
+
+    assert warning_rule("") == DEFAULT_RULE
+    rule = warning_rule("signal=test_loss,direction=fall,threshold=1,sustain=3")
+    assert (rule.signal, rule.direction, rule.threshold, rule.sustain) == (
+        "test_loss",
+        "fall",
+        1.0,
+        3,
+    )
+    with pytest.raises(SpectralEdgeError, match="unknown warning_rule key"):
+        warning_rule("quantity=g23")
+    with pytest.raises(SpectralEdgeError, match="unknown warning signal"):
+        parse_overrides(["warning_rule=signal=nope"], get_preset("modadd-cpu"))
+
+
+def test_retired_fields_of_old_records_are_dropped():
+    from spectral_edge.lab.presets import config_from_dict
+
+    old = {**get_preset("modadd-cpu").to_dict(), "warning_quantity": "g23", "warning_rise": 3.0}
+    assert config_from_dict(old) == get_preset("modadd-cpu")

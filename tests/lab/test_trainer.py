@@ -137,8 +137,39 @@ def test_resume_refuses_a_changed_config(tmp_path):
     train(replace(TINY, steps=10), tmp_path, run_name="r", progress=False)
     with pytest.raises(SpectralEdgeError, match="lr"):
         train(replace(TINY, lr=0.5), tmp_path, run_name="r", progress=False, resume=True)
-    with pytest.raises(SpectralEdgeError, match="nothing to resume"):
-        train(TINY, tmp_path, run_name="other", progress=False, resume=True)
+
+
+def test_resume_says_what_it_did(tmp_path):
+    """From a checkpoint: the step and the file. With none: that it started a new run. A run
+    whose checkpoint is gone is not silently replaced."""
+    lines = []
+
+    class Lines(Progress):
+        def message(self, text):
+            lines.append(text)
+
+    first = Trainer(replace(TINY, steps=10), tmp_path, run_name="r", progress=Lines(False))
+    first.fit()
+    assert first.resumed_from is None and lines == []
+    again = Trainer(
+        replace(TINY, steps=12), tmp_path, run_name="r", progress=Lines(False), resume=True
+    )
+    again.fit()
+    path = tmp_path / "checkpoints" / "r.pt"
+    assert again.resumed_from == 10 and lines == [f"[r] resumed at step 10 from {path}"]
+    lines.clear()
+    fresh = Trainer(
+        replace(TINY, steps=4), tmp_path, run_name="new", progress=Lines(False), resume=True
+    )
+    fresh.fit()
+    assert fresh.resumed_from is None and fresh.step == 4
+    assert lines == [
+        f"[new] nothing to resume (no checkpoint {tmp_path / 'checkpoints' / 'new.pt'}); "
+        "started a new run at step 0"
+    ]
+    path.unlink()
+    with pytest.raises(SpectralEdgeError, match="checkpoint .* is missing.*--overwrite"):
+        train(TINY, tmp_path, run_name="r", progress=False, resume=True)
 
 
 def test_same_seed_same_run_and_existing_name_needs_overwrite(tmp_path):

@@ -95,3 +95,19 @@ def test_wilson_interval_against_the_formula_and_edges():
     lo, hi = wilson(10, 10)
     assert hi == 1.0 and lo == pytest.approx(0.7225, abs=1e-4)
     assert wilson(0, 0) is None
+
+
+def test_the_monitors_default_is_the_tuned_spectral_rule():
+    """docs/early-warning.md: the default warning is the spectral candidate with the best tuning
+    J, as recorded in docs/early-warning/rules.json."""
+    import json
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from spectral_edge.dynamics.early_warning import DEFAULT_RULE
+    from spectral_edge.reproduce.early_warning import SPECTRAL
+
+    path = Path(__file__).parents[2] / "docs" / "early-warning" / "rules.json"
+    rules = json.loads(path.read_text())["rules"]
+    best = max(SPECTRAL, key=lambda c: rules[c]["tuning"]["j"])
+    assert asdict(DEFAULT_RULE) == rules[best]["rule"]

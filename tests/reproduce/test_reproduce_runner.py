@@ -182,6 +182,7 @@ def test_a_new_config_field_at_its_default_does_not_retrain(tmp_path):
         run = store.run(spec.name)
         train = dict(run.config["train"])
         del train["weights_every"]  # as recorded before the field was added
+        train["warning_quantity"] = "g23"  # a retired field, which configured reporting only
         run.update_config({"train": train}, replace=True)
         assert run_state(store, spec, tmp_path) == "finished"
         changed = replace(spec, config=replace(spec.config, weights_every=5))

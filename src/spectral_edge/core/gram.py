@@ -13,12 +13,21 @@ window-to-window quantities need (‖ΔC‖_F from ⟨δ_new, δ_old⟩, mode ro
 and it comes for free. A rejected (non-finite) update never leaves the free slot, so later windows
 are not poisoned.
 
-Inner products are accumulated in float64 chunk by chunk. A float32 dot product over the
-38.6·10^6 entries of GPT-2's embedding was off by 1.3e-2 relative on the CPU (torch.mv), enough
-to blur the small end of the spectrum and to break Cauchy–Schwarz between Gram entries; float32
-chunks of 2^16 summed in float64 stay within 1e-6 (2^20: 6e-5; measured, docs/measurements.md)
-at no extra memory traffic. On a GPU each chunk is a kernel launch, so chunks are 2^22 there
-(not yet measured for accuracy; the GPU's dot products are not one serial float32 sum).
+Inner products are exact products summed in float64. The product of two float32 numbers has at
+most 48 significant bits and is exact in float64 (53), so converting each stored float32 update to
+float64 before it is multiplied leaves only the float64 sum's round-off, ~1e-16·√P relative: the
+Gram is then the Gram of the stored float32 updates to float64 precision, and its singular values
+agree with a float64 SVD of those updates to ~1e-8·σ_1 (the limit of eigvalsh, see
+core/spectrum.py) whatever P is. Float32 arithmetic is not enough here, for two reasons
+(measured, docs/measurements.md): a BLAS dot product sums in float32 (GPT-2's 38.6·10^6-entry
+embedding was off by 1.3e-2 relative; in chunks of 2^16 summed in float64 still ~1e-5, which
+moved the large singular values by 2e-5·σ_1), and even with perfect sums every float32 product
+is rounded, an error of ~6e-8·‖a∘b‖ per entry that puts a floor of ~√(W·6e-8/√P)·σ_1 (5e-5·σ_1
+at P = 3·10^4) under the small singular values. The conversion is done in blocks of
+:data:`CHUNK` columns into a float64 scratch that stays in cache, so the float32 buffer is still
+read once per push; on a GPU each block is a kernel launch, so blocks are larger there. It is not
+free: torch has no float32-in, float64-accumulate product, so each block is converted and then
+multiplied, about twice the time of the float32 product it replaced (docs/measurements.md).
 
 >>> import numpy as np
 >>> rg = RollingGram(window=3)
@@ -37,8 +46,10 @@ import torch
 
 from spectral_edge.errors import SpectralEdgeError
 
-CHUNK = 1 << 16  # CPU: float32 partial sums of 2^16 products stay within ~1e-6 relative
-CHUNK_ACCELERATOR = 1 << 22  # GPU: each chunk is a kernel launch
+# Columns converted to float64 at a time: (W + 1)·2^13·8 bytes (0.7 MB at W = 10) stays in a
+# CPU's L2 cache between the conversion and the product (measured, docs/measurements.md).
+CHUNK = 1 << 13
+CHUNK_ACCELERATOR = 1 << 22  # GPU: each block is a few kernel launches
 
 
 def as_flat_tensor(update) -> torch.Tensor:
@@ -80,42 +91,58 @@ def working_dtype(dtype: torch.dtype) -> torch.dtype:
     """Storage dtype for updates: float64 stays, everything narrower is widened to float32.
 
     Half-precision inner products lose most of their digits; float32 storage costs no more
-    reads than the parameters themselves and keeps the Gram accurate to ~1e-6.
+    reads than the parameters themselves, and the products are taken in float64 anyway.
     """
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def chunk_for(device) -> int:
-    """Columns per float32 partial product on ``device``: :data:`CHUNK` on the CPU."""
+    """Columns per float64 block on ``device``: :data:`CHUNK` on the CPU."""
     return CHUNK if torch.device(device).type == "cpu" else CHUNK_ACCELERATOR
 
 
-def chunked_mv(
-    rows: torch.Tensor, vector: torch.Tensor, start: int, stop: int, chunk: int, out: list
+def add_inner_products(
+    acc: torch.Tensor,
+    rows: torch.Tensor,
+    vector: torch.Tensor | int,
+    start: int,
+    stop: int,
+    scratch: torch.Tensor | None = None,
 ) -> None:
-    """Append ``rows[:, a:b] @ vector[a:b]`` to ``out`` for chunks [a, b) of [start, stop)."""
-    for a in range(start, stop, chunk):
-        b = min(a + chunk, stop)
-        out.append(torch.mv(rows[:, a:b], vector[a:b]))
+    """``acc += rows[:, start:stop] @ vector[start:stop]``, every product and sum in float64.
 
-
-def sum_parts(parts: list) -> torch.Tensor:
-    """The float64 sum of the partial products (on their device)."""
-    if len(parts) == 1:
-        return parts[0].to(torch.float64)
-    return torch.stack(parts).sum(0, dtype=torch.float64)
+    ``vector`` is a tensor of the rows' length, or the index of one of the rows (the monitor's
+    case: the new update is a row of the buffer, and its converted block is reused). ``acc`` is
+    a float64 tensor with one entry per row. Float64 rows are multiplied as they are; narrower
+    rows are converted block by block into ``scratch`` (float64, at least rows × block columns;
+    allocated here when not given), whose width sets the block (:func:`chunk_for` by default).
+    """
+    if rows.dtype == torch.float64:
+        v = rows[vector] if isinstance(vector, int) else vector.to(torch.float64)
+        acc.addmv_(rows[:, start:stop], v[start:stop])
+        return
+    if scratch is None:
+        width = min(chunk_for(rows.device), max(stop - start, 1))
+        scratch = torch.empty((rows.shape[0], width), dtype=torch.float64, device=rows.device)
+    for a in range(start, stop, scratch.shape[1]):
+        b = min(a + scratch.shape[1], stop)
+        block = scratch[: rows.shape[0], : b - a]
+        block.copy_(rows[:, a:b])
+        v = block[vector] if isinstance(vector, int) else vector[a:b].to(torch.float64)
+        acc.addmv_(block, v)
 
 
 def chunked_inner(rows: torch.Tensor, vector: torch.Tensor, chunk: int | None = None) -> np.ndarray:
-    """``rows @ vector`` with float64 accumulation across chunks of ``chunk`` columns.
+    """``rows @ vector`` as float64 numbers: exact products, float64 sums (see the module doc).
 
-    ``chunk`` defaults to :func:`chunk_for` the device of ``rows``.
+    ``chunk``: columns converted at a time; defaults to :func:`chunk_for` the rows' device.
     """
-    parts: list = []
-    chunked_mv(rows, vector, 0, vector.numel(), chunk or chunk_for(rows.device), parts)
-    if not parts:
-        return np.zeros(rows.shape[0])
-    return sum_parts(parts).cpu().numpy()
+    acc = torch.zeros(rows.shape[0], dtype=torch.float64, device=rows.device)
+    scratch = None
+    if chunk is not None:
+        scratch = torch.empty((rows.shape[0], chunk), dtype=torch.float64, device=rows.device)
+    add_inner_products(acc, rows, vector, 0, vector.numel(), scratch)
+    return acc.cpu().numpy()
 
 
 class RollingGram:
@@ -152,7 +179,8 @@ class RollingGram:
         self._inner = np.zeros((self.n_slots, self.n_slots))
         self._order: list[int] = []  # slots of the current window, oldest first
         self._union: list[int] = []  # slots of the last union (previous window + new update)
-        self._partial: list[torch.Tensor] | None = None  # float32 partial Gram rows
+        self._row: torch.Tensor | None = None  # float64 Gram row accumulated while staging
+        self._scratch: torch.Tensor | None = None  # float64 blocks of narrower updates
         self.pushes = 0
         self.rejected = 0
 
@@ -218,7 +246,7 @@ class RollingGram:
                 f"update has {numel} entries but earlier ones had {self._buffer.shape[1]}: "
                 "parameters were added, removed or reshaped; start a new RollingGram"
             )
-        self._partial = None
+        self._row = None
         return self._buffer[self._free_slot()]
 
     def accumulate_inner(self, start: int, stop: int) -> None:
@@ -226,14 +254,15 @@ class RollingGram:
 
         Lets a caller that stages parameter by parameter compute the Gram row while each slice
         is still in cache, instead of a second pass over the whole buffer in :meth:`commit`.
-        The products are float32 (for float32 updates) in chunks of :func:`chunk_for` columns
-        and summed in float64 at :meth:`commit`, the accuracy of :func:`chunked_inner`.
+        Products and sums are float64 whatever the stored dtype (:func:`add_inner_products`),
+        so staging in slices gives the row a single :meth:`push` would, up to the order of
+        float64 additions.
         """
         free = self._free_slot()
-        if self._partial is None:
-            self._partial = []
         rows = self._buffer[: self._live_rows(free)]
-        chunked_mv(rows, rows[free], start, stop, chunk_for(rows.device), self._partial)
+        if self._row is None:
+            self._row = torch.zeros(rows.shape[0], dtype=torch.float64, device=rows.device)
+        add_inner_products(self._row, rows, free, start, stop, self._scratch_block())
 
     def commit(self, reduce=None) -> bool:
         """Take the staged update into the window; False (nothing changes) if not finite.
@@ -244,12 +273,10 @@ class RollingGram:
         products, so every process ends with the global row, and a NaN on any shard reaches all.
         """
         free = self._free_slot()
-        if self._partial:
-            row = sum_parts(self._partial).cpu().numpy()
-        else:
-            rows = self._buffer[: self._live_rows(free)]
-            row = chunked_inner(rows, rows[free])
-        self._partial = None
+        if self._row is None:
+            self.accumulate_inner(0, self._buffer.shape[1])
+        row = self._row.cpu().numpy()
+        self._row = None
         # Slots never written yet hold no update: their inner products are 0.
         row = np.concatenate([row, np.zeros(self.n_slots - len(row))])
         if reduce is not None:
@@ -267,6 +294,18 @@ class RollingGram:
     def _live_rows(self, free: int) -> int:
         """Slots 0..n−1 have been written: the window fills slots in order from 0."""
         return max(self._order + [free]) + 1
+
+    def _scratch_block(self) -> torch.Tensor | None:
+        """The float64 block of :func:`add_inner_products`, kept between pushes (None for
+        float64 updates, which need no conversion)."""
+        if self._buffer.dtype == torch.float64:
+            return None
+        width = min(chunk_for(self._buffer.device), self._buffer.shape[1])
+        if self._scratch is None or self._scratch.device != self._buffer.device:
+            self._scratch = torch.empty(
+                (self.n_slots, width), dtype=torch.float64, device=self._buffer.device
+            )
+        return self._scratch
 
     def _free_slot(self) -> int:
         used = set(self._order)
@@ -303,6 +342,7 @@ class RollingGram:
             device = self._buffer.device if self._buffer is not None else "cpu"
             buffer = buffer.clone().to(device)
         self._buffer = buffer
+        self._row = self._scratch = None
         self._inner = torch.as_tensor(state["inner"], dtype=torch.float64).numpy().copy()
         self._order = list(state["order"])
         self._union = list(state["union"])

@@ -6,10 +6,12 @@ needs three Gram entries. Perturbation theory turns ‖ΔC‖ and the eigenvalue
 how far each mode can turn (Davis–Kahan, the stability coefficient α_j) and into the adiabatic
 parameter that separates plateau, transition and forgetting (THESIS.md section 3).
 
-Mode directions v_j = Xᵀu_j/σ_j live in R^P, but inner products between them only need Gram
-entries: ⟨Xᵀu, Yᵀu'⟩ = uᵀ (X Yᵀ) u'. The rotation between consecutive windows and the split-half
-estimator of α are therefore exact and cost nothing P-dimensional, given the (W+1)×(W+1) Gram of
-the union of two consecutive windows or the W×W Gram of one.
+Mode directions v_j = Xᵀu_j/σ_j live in R^P, but the updates only span at most W + 1 of those
+dimensions, and a Gram determines the updates up to a rotation of R^P: any B with B Bᵀ = G holds
+them, written in an orthonormal basis of their span. The rotation between consecutive windows,
+principal angles and the split-half estimator of α are therefore exact and cost nothing
+P-dimensional, given the (W+1)×(W+1) Gram of the union of two consecutive windows or the W×W Gram
+of one.
 
 Pure numpy, float64; no torch, no I/O.
 """
@@ -20,7 +22,7 @@ import math
 
 import numpy as np
 
-from spectral_edge.core.checks import as_gram, as_number
+from spectral_edge.core.checks import as_gram, as_number, pow2_scale
 from spectral_edge.errors import SpectralEdgeError
 
 __all__ = [
@@ -45,9 +47,10 @@ REGIMES = ("plateau", "transition", "forgetting", "undefined")
 # resolve λ only to about machine-ε·λ_1, so dividing Xᵀu_j by such a σ_j amplifies round-off.
 NULL_RTOL = 1e-12
 
-# Inner products of float32 updates carry ~1e-6 relative error each (more at P ~ 10^8), so two
-# nearly parallel updates can break Cauchy–Schwarz by a few parts per million; only a larger
-# excess means the three entries do not belong together.
+# The library's Gram entries are exact products summed in float64 (core/gram.py), but a caller
+# may pass entries from a float32 computation, ~1e-6 relative each, with which two nearly
+# parallel updates break Cauchy–Schwarz by a few parts per million; only a larger excess means
+# the three entries do not belong together.
 CAUCHY_SCHWARZ_RTOL = 1e-4
 
 
@@ -74,31 +77,56 @@ def _as_delta(delta_c: float) -> float:
     return d
 
 
-def _modes(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenpairs of a Gram block, descending: λ (clipped at 0) and U with u_j as columns."""
+def _coordinates(g: np.ndarray) -> np.ndarray:
+    """Rows b_i with ⟨b_i, b_j⟩ = G_ij: the updates written in an orthonormal basis of their span.
+
+    G = U Λ Uᵀ gives B = U Λ^{1/2} with B Bᵀ = G. Any two factors of one Gram differ by an
+    orthogonal map, which preserves every inner product and angle, so the rows of B stand in
+    for the P-dimensional updates. eigh's backward error (a few ε·λ_1 in G) is the only error
+    the Gram route adds, so a direction is accurate to about ε·λ_1/gap_λ, as it was from blocks
+    of G; but with explicit vectors the sines of principal angles can be formed directly (see
+    :func:`principal_angles`), and an update shared by two windows is the very same row of B in
+    both. The exact scale 2^e keeps eigh away from overflow; directions do not depend on it.
+    Eigenvalues below eigh's resolution are set to 0, a change of G within its backward error.
+    """
+    scale = float(np.max(np.abs(g)))
+    g = g / pow2_scale(scale) if scale > 0 else g
     lam, u = np.linalg.eigh(g)
-    return np.clip(lam[::-1], 0.0, None), u[:, ::-1]
+    # eigh resolves λ only to about n·ε·λ_1: anything below is 0 in truth (a rank-deficient
+    # window), and kept as a column of size √(n·ε)·σ_1 it would tilt every direction by √ε.
+    floor = g.shape[0] * np.finfo(np.float64).eps * max(float(lam[-1]), 0.0)
+    return u * np.sqrt(np.where(lam > floor, lam, 0.0))
+
+
+def _top_pair(g: np.ndarray, rows_a: slice, rows_b: slice, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k mode directions of two row sets of one Gram, as k orthonormal rows each.
+
+    The right singular vectors of a set of rows of B are its v_j = Xᵀu_j/σ_j in B's
+    coordinates. Rows of null modes (σ_j² ≤ NULL_RTOL·σ_max², σ_max over both sets) are NaN:
+    such a mode has no direction.
+    """
+    b = _coordinates(g)
+    (_, s_a, vt_a), (_, s_b, vt_b) = (
+        np.linalg.svd(b[rows], full_matrices=False) for rows in (rows_a, rows_b)
+    )
+    top = max(float(s_a[0]), float(s_b[0])) ** 2
+
+    def directions(s: np.ndarray, vt: np.ndarray) -> np.ndarray:
+        v = vt[:k].copy()
+        v[s[:k] ** 2 <= NULL_RTOL * top] = np.nan
+        return v
+
+    return directions(s_a, vt_a), directions(s_b, vt_b)
 
 
 def _cross(g: np.ndarray, rows_a: slice, rows_b: slice, k: int) -> np.ndarray:
     """Signed k×k matrix ⟨v_i(a), v_j(b)⟩ between the top modes of two row sets of one Gram.
 
-    With X_a, X_b the updates in each set, v_i(a) = X_aᵀ u_i/σ_i, so
-    ⟨v_i(a), v_j(b)⟩ = u_iᵀ (X_a X_bᵀ) u_j/(σ_i σ_j) and X_a X_bᵀ is the block G[a, b].
     Rows/columns of null modes (see NULL_RTOL) are NaN.
     """
-    lam_a, u_a = _modes(g[rows_a, rows_a])
-    lam_b, u_b = _modes(g[rows_b, rows_b])
-    top = max(float(lam_a[0]), float(lam_b[0]))
-
-    def scaled(lam: np.ndarray, u: np.ndarray) -> np.ndarray:
-        lam = lam[:k]
-        inv = np.where(lam > NULL_RTOL * top, 1.0 / np.sqrt(np.where(lam > 0, lam, 1.0)), np.nan)
-        return u[:, :k] * inv
-
-    m = scaled(lam_a, u_a).T @ g[rows_a, rows_b] @ scaled(lam_b, u_b)
+    v_a, v_b = _top_pair(g, rows_a, rows_b, k)
     # Both sets are unit vectors, so |m| ≤ 1 up to round-off.
-    return np.clip(m, -1.0, 1.0)
+    return np.clip(v_a @ v_b.T, -1.0, 1.0)
 
 
 def _union_sets(union_gram: object, k: int, outgoing: bool) -> tuple[np.ndarray, slice, slice]:
@@ -324,18 +352,29 @@ def mode_overlaps(union_gram: object, k: int, *, outgoing: bool = True) -> np.nd
 def principal_angles(union_gram: object, k: int, *, outgoing: bool = True) -> np.ndarray:
     """Principal angles (radians, ascending) between the top-k subspaces of consecutive windows.
 
-    V_prev,k and V_cur,k have orthonormal columns, so the singular values of V_prev,kᵀ V_cur,k
-    are the cosines of the principal angles. Individual modes can swap or mix without the
-    subspace moving; the angles measure the subspace itself. Arguments as in
-    :func:`mode_overlaps`. Accuracy is about 1e-8 rad for near-zero angles (arccos of a cosine
-    near 1). All NaN when either top-k set contains a null mode (the subspace is not k-dim).
+    With V_prev, V_cur the orthonormal bases of the two top-k subspaces, the singular values of
+    V_prevᵀV_cur are the cosines of the principal angles and those of (I − V_prev V_prevᵀ)V_cur
+    their sines. Individual modes can swap or mix without the subspace moving; the angles
+    measure the subspace itself. Arguments as in :func:`mode_overlaps`.
+
+    An angle below π/4 is taken from its sine and one above from its cosine (the split of
+    Björck & Golub, as in scipy.linalg.subspace_angles): arccos(1 − ε) ≈ √(2ε), so a cosine
+    carrying round-off ε ~ 1e-16 turns a zero angle into ~1e-8 rad, and a Gram that only
+    reaches ε ~ 1e-13 (how far depends on the BLAS kernel) into ~1e-6. From the sine the
+    error stays at the ε of the bases. All NaN when either top-k set contains a null mode
+    (the subspace is not k-dimensional).
     """
     g, prev, cur = _union_sets(union_gram, k, outgoing)
-    m = _cross(g, prev, cur, int(k))
-    if not np.all(np.isfinite(m)):
+    v_prev, v_cur = _top_pair(g, prev, cur, int(k))
+    if not (np.all(np.isfinite(v_prev)) and np.all(np.isfinite(v_cur))):
         return np.full(int(k), np.nan)
-    cosines = np.clip(np.linalg.svd(m, compute_uv=False), 0.0, 1.0)
-    return np.arccos(cosines)  # svd sorts cosines descending, so angles come out ascending
+    overlap = v_prev @ v_cur.T
+    cosines = np.clip(np.linalg.svd(overlap, compute_uv=False), 0.0, 1.0)  # angles ascending
+    residual = v_cur - overlap.T @ v_prev  # V_cur with its part in span(V_prev) removed
+    sines = np.clip(np.linalg.svd(residual, compute_uv=False)[::-1], 0.0, 1.0)  # ascending
+    angles = np.where(cosines**2 >= 0.5, np.arcsin(sines), np.arccos(cosines))
+    # The two formulas agree to round-off; sorting removes a one-ulp inversion at π/4.
+    return np.sort(angles)
 
 
 def top_rotation(union_gram: object, *, outgoing: bool = True) -> float:

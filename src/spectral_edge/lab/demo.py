@@ -5,8 +5,8 @@
 seed and the same cadence: once with weight decay 1.0 (it groks) and once with weight decay 0
 (the control: it memorises and does not generalise in the same number of steps). The two runs
 advance in turns of ``eval_every`` steps, so both are shown live, and every event of the monitor
-(R rising, holding a plateau, collapsing; the g23 early warning; grokking) is printed the moment
-it happens.
+(R rising, holding a plateau, collapsing; the early warning; grokking) is printed the moment it
+happens.
 
 Learning rate: 1e-2, not MEASURED.md's 3e-3: on this machine it groks in about 400 steps instead
 of about 900 (measured here, seed 0), and the weight-decay-0 control still stays at 0 % test
@@ -15,9 +15,12 @@ accuracy through 800 steps.
 The monitor watches all parameters (P = 97,595), exact Gram, W = 10, a snapshot every 10 steps.
 The summary reports, for the weight-decay run, the grokking step (first evaluation with test
 accuracy ≥ 0.95), k* at grokking, the g23 decline of the thesis' Table 7 (max g23 up to the
-grokking step / g23 of the last window at or before it), the online warning and its lead; for the
-control, whether it grokked, its decline measured at the same step, and any warning (a false
-alarm). Then an HTML report with the curves of both runs is written to ``<out>/report.html``
+grokking step / g23 of the last window at or before it), the monitor's online warning (its
+default rule, :data:`~spectral_edge.dynamics.early_warning.DEFAULT_RULE`) and its lead, and, for
+comparison, when the best free signal of docs/early-warning.md (the weight norm falling 10 %
+after memorisation, replayed on the same run) would have fired; for the control, whether it
+grokked, its decline measured at the same step, and whether either rule fired (a false alarm).
+Then an HTML report with the curves of both runs is written to ``<out>/report.html``
 (where matplotlib is installed: the ``plots`` extra; without it the summary says so).
 
 Both runs stop at the same step: ``steps`` (1200), or earlier once the weight-decay run has
@@ -180,6 +183,12 @@ def _run_frames(run):
 def summarize(store, wd_name: str, control_name: str) -> dict:
     """Grokking step, k*, g23 decline, warning and lead for the run; the control beside it."""
     from spectral_edge.dynamics import grokking_summary, lead_time
+    from spectral_edge.dynamics.early_warning import (
+        DEFAULT_RULE,
+        WEIGHT_NORM_RULE,
+        frame_rows,
+        replay,
+    )
 
     out = {}
     grok_ref = None
@@ -202,7 +211,10 @@ def summarize(store, wd_name: str, control_name: str) -> dict:
             grok_ref = s["grok_step"]
         warn = e[e["kind"] == "warning"] if len(e) else e
         s["warning_step"] = int(warn["step"].iloc[0]) if len(warn) else None
+        s["warning_rule"] = DEFAULT_RULE.describe()
         s["lead"] = lead_time(s["warning_step"], s["grok_step"] or grok_ref)
+        free = replay(WEIGHT_NORM_RULE, *frame_rows(w, m, cfg["monitor_window"]))
+        s["weight_norm_step"] = None if free is None else int(free["step"])
         s["phases"] = (
             [(int(r.step), r.evidence.get("phase")) for r in e[e["kind"] == "phase"].itertuples()]
             if len(e)
@@ -221,6 +233,17 @@ def _f(x, spec=".3g"):
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
     return format(x, spec)
+
+
+def _when(s: dict) -> str:
+    step, grok = s["weight_norm_step"], s["grok_step"]
+    if step is None:
+        return "did not fire"
+    if grok is None:
+        return f"step {step}"
+    return f"step {step}, " + (
+        f"lead {grok - step} steps" if step < grok else "after grokking (no lead)"
+    )
 
 
 def print_summary(summary: dict) -> None:
@@ -248,9 +271,10 @@ def print_summary(summary: dict) -> None:
             if lead is not None
             else "(no grokking to lead)"
         )
-        print(f"  early warning (g23 decline, online) at step {wd['warning_step']}: {when}")
+        print(f"  early warning ({wd['warning_rule']}) at step {wd['warning_step']}: {when}")
     else:
-        print("  early warning: none fired")
+        print(f"  early warning ({wd['warning_rule']}): none fired before the run stopped")
+    print(f"  free signal, for comparison (weight norm falls 10%): {_when(wd)}")
     ref = f" at step {ctl['measured_at']}" if ctl["measured_at"] is not None else ""
     grokked = (
         f"grokked at step {ctl['grok_step']}"
@@ -273,6 +297,9 @@ def print_summary(summary: dict) -> None:
         print(f"  control warning at step {ctl['warning_step']}: a false alarm")
     else:
         print("  control warnings: none (no false alarm)")
+    if ctl["weight_norm_step"] is not None:
+        print(f"  free signal on the control at step {ctl['weight_norm_step']}: a false alarm")
+    print("  what the warnings are worth on runs they were not tuned on: docs/early-warning.md")
     print(f"wall time {summary['wall_s']:.0f} s; store {summary['store']}")
     if summary["report"] is not None:
         print(f"report: {summary['report']}")
@@ -301,6 +328,7 @@ def write_demo_report(path, summary: dict, store_path) -> Path:
                 "warning step": s["warning_step"],
                 "lead (steps)": s["lead"] if key == "wd" else None,
                 "false alarm": (s["warning_step"] is not None) if key == "control" else None,
+                "weight-norm rule step": s["weight_norm_step"],
                 "final test acc": s["final_test_acc"],
                 "steps": s["steps"],
             }
@@ -315,8 +343,10 @@ def write_demo_report(path, summary: dict, store_path) -> Path:
         "Grokking step: first evaluation with test accuracy >= 0.95. g23 decline (thesis "
         "Table 7): max g23 over windows up to the grokking step divided by g23 of the last "
         "window at or before it; the control is measured at the weight-decay run's grokking "
-        "step. The warning is the online g23-decline rule (spectral_edge.dynamics.GapWarning); "
-        f"lead = grokking step - warning step. Wall time {summary['wall_s']:.0f} s. "
+        f"step. The warning is the monitor's default rule ({summary['wd']['warning_rule']}, "
+        "after memorisation); the weight-norm rule (the norm falls 10 % after memorisation) is "
+        "the best free signal of docs/early-warning.md, replayed on the same runs for "
+        f"comparison; lead = grokking step - warning step. Wall time {summary['wall_s']:.0f} s. "
         "Below: both runs compared, then each run's figures, configuration and definitions."
     )
     from spectral_edge.report import write_report

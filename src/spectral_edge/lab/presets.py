@@ -99,15 +99,11 @@ class TrainConfig:
     monitor_sketch_dim: int = 0
     monitor_k_star: str = "plain"
     monitor_lr_policy: str = "first"
-    # online dynamics (PhaseTracker on phase_quantity, GapWarning on warning_quantity)
+    # online dynamics: PhaseTracker on phase_quantity; the early warning (docs/early-warning.md)
     phase_quantity: str = "gap_ratio"
     phase_tau: float = 1.2
     phase_smooth: int = 5
-    warning_quantity: str = "g23"
-    warning_smooth: int = 3
-    warning_rise: float = 3.0
-    warning_decline: float = 2.0
-    warning_sustain: int = 3
+    warning_rule: str = ""  # "" = the monitor's default; else "signal=r23,direction=fall,..."
     # provenance
     scaled_down: bool = False
     note: str = ""
@@ -148,8 +144,6 @@ _POSITIVE = {
     "eval_every",
     "monitor_every",
     "phase_smooth",
-    "warning_smooth",
-    "warning_sustain",
 }
 _NON_NEGATIVE = {
     "batch_size",
@@ -168,7 +162,12 @@ _NON_NEGATIVE = {
 _UNIT_OPEN = {"train_fraction"}  # (0, 1)
 _UNIT_HALF_OPEN = {"grok_threshold"}  # (0, 1]
 _UNIT_CLOSED = {"final_fraction"}  # [0, 1]
-_AT_LEAST_ONE = {"warning_rise", "warning_decline"}
+# Fields that no longer exist. They configured only the online reporting (the g23 GapWarning),
+# never the training, so a stored run that recorded them is still the same training run
+# (reproduce/runner.py).
+RETIRED_FIELDS = frozenset(
+    {"warning_quantity", "warning_smooth", "warning_rise", "warning_decline", "warning_sustain"}
+)
 
 
 def _check_range(name: str, value) -> None:
@@ -191,12 +190,12 @@ def _check_range(name: str, value) -> None:
         bad = "in (0, 1]"
     elif name in _UNIT_CLOSED and not 0.0 <= value <= 1.0:
         bad = "in [0, 1]"
-    elif name in _AT_LEAST_ONE and value < 1.0:
-        bad = "≥ 1"
     elif name == "monitor_window" and value < 2:
         bad = "an integer ≥ 2"
     elif name == "model_args":
         parse_model_args(value)
+    elif name == "warning_rule":
+        warning_rule(value)
     elif name == "phase_tau" and value <= 0:
         bad = "> 0"
     if bad is not None:
@@ -459,6 +458,26 @@ def parse_model_args(text: str) -> dict:
     return out
 
 
+def warning_rule(text: str):
+    """The early-warning rule of ``warning_rule``: the monitor's default for ``""``, else a
+    :class:`~spectral_edge.dynamics.early_warning.WarningRule` from ``"key=value,..."``."""
+    from spectral_edge.dynamics.early_warning import DEFAULT_RULE, WarningRule
+
+    if not text:
+        return DEFAULT_RULE
+    fields_ = {f.name for f in fields(WarningRule)}
+    values = parse_model_args(text)
+    unknown = sorted(set(values) - fields_)
+    if unknown:
+        raise SpectralEdgeError(
+            f"unknown warning_rule key(s) {unknown}; known: {', '.join(sorted(fields_))}"
+        )
+    for key in ("threshold", "rise", "decline", "settle_accuracy"):
+        if key in values:
+            values[key] = float(values[key])
+    return replace(WarningRule(), **values).validate()
+
+
 def get_preset(name: str) -> TrainConfig:
     """The named preset; an unknown name is an error that suggests the closest one."""
     if name not in PRESETS:
@@ -537,7 +556,8 @@ def parse_overrides(items, base: TrainConfig | None = None) -> TrainConfig | dic
 
 
 def config_from_dict(data: dict) -> TrainConfig:
-    """A TrainConfig from its recorded dict (a checkpoint or a stored run's config)."""
+    """A TrainConfig from its recorded dict (a checkpoint or a stored run's config); retired
+    fields (:data:`RETIRED_FIELDS`) are dropped."""
     known = {k: v for k, v in data.items() if k in _FIELDS}
     if "betas" in known:
         known["betas"] = tuple(known["betas"])
@@ -546,8 +566,10 @@ def config_from_dict(data: dict) -> TrainConfig:
 
 __all__ = [
     "PRESETS",
+    "RETIRED_FIELDS",
     "TrainConfig",
     "config_from_dict",
     "get_preset",
     "parse_overrides",
+    "warning_rule",
 ]

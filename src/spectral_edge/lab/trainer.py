@@ -8,9 +8,10 @@ What a run does, in order, each optimizer step ``t = 1..steps``:
 2. forward, backward, global gradient clipping, step every optimizer, step the schedulers;
 3. ``monitor.observe(t, lr)`` with the η that step used (the monitor snapshots when
    ``t % monitor_every == 0``); the monitor runs the online :class:`PhaseTracker` (on
-   ``phase_quantity``, R by default) and :class:`GapWarning` (on ``warning_quantity``, g23) built
-   from this config, whose transitions are events of kind ``"phase"`` (evidence ``phase`` = rise
-   / plateau / collapse) and ``"warning"`` in the monitor and the run store;
+   ``phase_quantity``, R by default) and the early warning (``warning_rule``: the default rule
+   of docs/early-warning.md unless set) built from this config, whose transitions are events
+   of kind ``"phase"`` (evidence ``phase`` = rise / plateau / collapse) and ``"warning"`` in
+   the monitor and the run store;
 4. every ``eval_every`` steps (and at step 0 and the last step): train and test loss and accuracy,
    the lr, the global weight norm ``weight_norm`` (all trainable parameters) and ``grad_norm``
    (the mean pre-clipping global gradient norm of the steps since the previous evaluation) into
@@ -27,10 +28,12 @@ The run store is ``<out>/`` + :data:`spectral_edge.store.DEFAULT_FILENAME`, so
 ``spectral-edge runs <out>`` lists its runs. The run's config holds the full TrainConfig
 (``train``), the monitor's description (``monitor``) and the preset name; seeds are recorded.
 
-``resume=True`` loads the checkpoint, reopens the same run (status back to ``running``) and
-continues; the result is identical to an uninterrupted run (same parameters, same windows), and
-``steps`` may be raised to train longer. Ctrl-C saves a checkpoint of the last completed step,
-marks the run ``"interrupted"`` and re-raises ``KeyboardInterrupt``.
+``resume=True`` loads the checkpoint, reopens the same run (status back to ``running``), says
+from which step and checkpoint, and continues; the result is identical to an uninterrupted run
+(same parameters, same windows), and ``steps`` may be raised to train longer. With no checkpoint
+and no run of that name it says so and starts a new run, so a job can always pass it. Ctrl-C
+saves a checkpoint of the last completed step, marks the run ``"interrupted"`` and re-raises
+``KeyboardInterrupt``.
 """
 
 from __future__ import annotations
@@ -49,9 +52,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from spectral_edge import __version__
-from spectral_edge.dynamics import GapWarning, GapWarningConfig, PhaseTracker
+from spectral_edge.dynamics import PhaseTracker
 from spectral_edge.errors import SpectralEdgeError
-from spectral_edge.lab.presets import TrainConfig, config_from_dict, get_preset
+from spectral_edge.lab.presets import TrainConfig, config_from_dict, get_preset, warning_rule
 from spectral_edge.monitor import Event, SpectralMonitor
 
 CHECKPOINT_DIR = "checkpoints"
@@ -309,7 +312,8 @@ class Trainer:
         run_name: the run's name (default: the preset name or ``run-<time>``).
         overwrite: replace an existing run of that name (and its checkpoint).
         progress: show the live status line on stderr.
-        resume: continue from ``<out_dir>/checkpoints/<run_name>.pt``.
+        resume: continue from ``<out_dir>/checkpoints/<run_name>.pt``; without one (and
+            without a run of that name) start a new run, and say so.
         preset: the preset name, recorded with the run.
 
     Use :meth:`fit` for a whole run, or :meth:`start`, :meth:`advance`, :meth:`finish` to drive
@@ -351,6 +355,7 @@ class Trainer:
         self.done = False
         self.wall_time = 0.0
         self._grad_norms: list[float] = []  # pre-clipping norms since the last evaluation
+        self.resumed_from: int | None = None  # the checkpoint's step, once started from one
 
     # -- set-up ---------------------------------------------------------------------------------
 
@@ -397,15 +402,17 @@ class Trainer:
         if self.run_name is None:
             self.run_name = _free_run_name(store)
         ckpt = None
-        if self.resume:
-            if not self.checkpoint_path.is_file():
-                raise SpectralEdgeError(
-                    f"nothing to resume: no checkpoint {self.checkpoint_path}; run without resume"
-                )
+        exists = self.run_name in set(store.runs()["name"])
+        if self.resume and self.checkpoint_path.is_file():
             ckpt = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
             _check_resumable(ckpt["config"], cfg)
-        else:
-            exists = self.run_name in set(store.runs()["name"])
+        elif self.resume and exists and not self.overwrite:
+            raise SpectralEdgeError(
+                f"cannot resume {self.run_name!r}: the run is in {store.path} but its checkpoint "
+                f"{self.checkpoint_path} is missing; replace the run (--overwrite) or choose "
+                "another name (--name)"
+            )
+        else:  # a new run; with resume, there was nothing to resume (said below)
             if exists and not self.overwrite:
                 raise SpectralEdgeError(
                     f"a run named {self.run_name!r} already exists in {store.path}; choose "
@@ -443,15 +450,7 @@ class Trainer:
             phases=PhaseTracker(
                 tau=cfg.phase_tau, smooth=cfg.phase_smooth, quantity=cfg.phase_quantity
             ),
-            warning=GapWarning(
-                GapWarningConfig(
-                    quantity=cfg.warning_quantity,
-                    smooth=cfg.warning_smooth,
-                    rise_factor=cfg.warning_rise,
-                    decline_factor=cfg.warning_decline,
-                    sustain=cfg.warning_sustain,
-                )
-            ),
+            warning=warning_rule(cfg.warning_rule),
         )
         if ckpt is None:
             run_config = {
@@ -481,6 +480,16 @@ class Trainer:
         self.monitor.run = self.run
         self.started = True
         self._t0 = time.monotonic()
+        self.resumed_from = None if ckpt is None else self.step
+        if ckpt is not None:
+            self.progress.message(
+                f"[{self.run_name}] resumed at step {self.step} from {self.checkpoint_path}"
+            )
+        elif self.resume:
+            self.progress.message(
+                f"[{self.run_name}] nothing to resume (no checkpoint {self.checkpoint_path}); "
+                "started a new run at step 0"
+            )
         if ckpt is None:
             self._evaluate()
             if cfg.weights_every:

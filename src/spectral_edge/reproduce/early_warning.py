@@ -23,7 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from spectral_edge.dynamics.commutator import commutator_onset
-from spectral_edge.dynamics.early_warning import SIGNALS, WarningRule, memorised_step, replay
+from spectral_edge.dynamics.early_warning import (
+    SIGNALS,
+    WarningRule,
+    frame_rows,
+    memorised_step,
+    replay,
+)
 from spectral_edge.dynamics.grokking import grokking_step
 from spectral_edge.errors import SpectralEdgeError
 
@@ -92,12 +98,10 @@ def series_from_frames(name, tags, train, windows, metrics, extra=None) -> RunSe
     """A :class:`RunSeries` from a run's stored frames (``extra``: more metric rows, e.g. the
     LLC, as a DataFrame with a ``step`` column)."""
     w, every = int(train["monitor_window"]), int(train["monitor_every"])
-    full = windows[windows["w"] == w] if len(windows) and "w" in windows else windows[:0]
-    rows = [(int(s), r) for s, r in zip(full["step"], full.to_dict("records"), strict=True)]
     m = metrics
     if extra is not None and len(extra):
         m = m.merge(extra, on="step", how="outer").sort_values("step")
-    mrows = [(int(s), r) for s, r in zip(m["step"], m.to_dict("records"), strict=True)]
+    rows, mrows = frame_rows(windows, m, w)
     evals = m.dropna(subset=["test_acc"]) if "test_acc" in m else m[:0]
     t_grok = t_mem = None
     if len(evals):

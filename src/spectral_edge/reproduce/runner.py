@@ -34,8 +34,11 @@ run" with the error). A time budget stops starting new runs; runs left out are s
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import json
 import math
+import multiprocessing as mp
+import os
 import sys
 import time
 from dataclasses import asdict
@@ -45,6 +48,7 @@ import numpy as np
 import torch
 
 from spectral_edge.errors import SpectralEdgeError
+from spectral_edge.lab.presets import RETIRED_FIELDS
 from spectral_edge.lab.trainer import Trainer
 from spectral_edge.reproduce.plan import Plan, RunSpec
 
@@ -78,12 +82,14 @@ def _same_train(stored: dict | None, config) -> bool:
 
     A TrainConfig field added after the run was trained is absent from its record; the run is
     still the same if the plan leaves that field at its default (the behaviour the run had), so
-    adding an option never retrains a finished campaign.
+    adding an option never retrains a finished campaign. Retired fields, which configured only
+    the online reporting, are ignored (``lab.presets.RETIRED_FIELDS``).
     """
     if stored is None:
         return False
     planned = _normal(asdict(config))
     defaults = _normal(asdict(type(config)()))
+    stored = {k: v for k, v in stored.items() if k not in RETIRED_FIELDS}
     return all(
         stored.get(k) == v if k in stored else v == defaults[k] for k, v in planned.items()
     ) and set(stored) <= set(planned)
@@ -331,24 +337,22 @@ def execute(
         if progress:
             print(text, file=stream, flush=True)
 
-    def over_budget():
-        return budget_s is not None and time.monotonic() - t0 > budget_s
+    def may_start(i, spec, state) -> bool:
+        """Whether the budget lets this run start; says which way it went."""
+        if budget_s is not None and time.monotonic() - t0 > budget_s:
+            status[spec.name] = "not started"
+            say(f"[{i}/{n}] {spec.name}: not started (budget)")
+            return False
+        verb = "resuming" if state == "resume" else "training"
+        say(f"[{i}/{n}] {spec.name}: {verb} ({time.monotonic() - t0:.0f} s so far)")
+        return True
 
     if jobs == 1:
         for i, spec, state in todo:
-            if over_budget():
-                status[spec.name] = "not started"
-                say(f"[{i}/{n}] {spec.name}: not started (budget)")
-                continue
-            verb = "resuming" if state == "resume" else "training"
-            say(f"[{i}/{n}] {spec.name}: {verb} ({time.monotonic() - t0:.0f} s so far)")
-            _train_one(spec, out_dir, state == "resume", progress, trainer_factory, plan.suite)
-            status[spec.name] = "resumed" if state == "resume" else "trained"
+            if may_start(i, spec, state):
+                _train_one(spec, out_dir, state == "resume", progress, trainer_factory, plan.suite)
+                status[spec.name] = "resumed" if state == "resume" else "trained"
         return status
-
-    import concurrent.futures as cf
-    import multiprocessing as mp
-    import os
 
     threads = max(1, (os.cpu_count() or 1) // jobs)
     pending = list(todo)
@@ -357,16 +361,13 @@ def execute(
         while pending or running:
             while pending and len(running) < jobs:
                 i, spec, state = pending.pop(0)
-                if over_budget():
-                    status[spec.name] = "not started"
-                    say(f"[{i}/{n}] {spec.name}: not started (budget)")
-                    continue
-                verb = "resuming" if state == "resume" else "training"
-                say(f"[{i}/{n}] {spec.name}: {verb} ({time.monotonic() - t0:.0f} s so far)")
-                future = pool.submit(
-                    _train_in_worker, spec, str(out_dir), state == "resume", plan.suite, threads
-                )
-                running[future] = (i, spec, state)
+                if may_start(i, spec, state):
+                    future = pool.submit(
+                        _train_in_worker, spec, str(out_dir), state == "resume", plan.suite, threads
+                    )
+                    running[future] = (i, spec, state)
+            if not running:
+                break
             done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
             for future in done:
                 i, spec, state = running.pop(future)
