@@ -8,14 +8,23 @@ Each name is imported when it is first used (a module ``__getattr__``), so ``imp
 spectral_edge`` and ``spectral-edge --help`` do not pay for torch (1-2 s) or pandas until
 something needs them. Heavy or optional pieces (the run store's Parquet export, plots, framework
 adapters) are imported only when used.
+
+Diagnostics go through :mod:`logging` under the ``spectral_edge`` logger hierarchy (one logger
+per module); what a training loop should notice is also a ``warnings.warn`` (filterable, and
+shown once by default) and an event in the run store.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+
+# The library logs under "spectral_edge.*" and never configures logging itself: without a
+# handler of the application's, nothing is printed (the command line installs one).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 # name -> the module that defines it
 _LAZY = {

@@ -195,6 +195,23 @@ def cmd_compare(args) -> None:
             print(f"\nreport: {write_compare_report(runs, args.out)}")
 
 
+def cmd_watch(args) -> None:
+    """Follow a running job from another terminal; see spectral_edge.watch."""
+    from spectral_edge.watch import watch
+
+    try:
+        watch(
+            args.store,
+            args.run,
+            interval=args.interval,
+            once=args.once,
+            wait=args.wait,
+            live=False if args.plain else None,
+        )
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how a watcher is left; the run goes on
+
+
 def cmd_early_warning(args) -> None:
     """Tune the warning rules on the tuning runs, or score them on the others."""
     from spectral_edge.reproduce.early_warning import score_store, tune_store
@@ -213,17 +230,41 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spectral-edge",
         description="Watch the spectral edge of parameter updates during and after training.",
+        epilog="example:\n  spectral-edge demo --quick\n  spectral-edge watch runs/demo --once\n"
+        "each command's --help ends with its own example",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"spectral-edge {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show the library's detailed log (DEBUG)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="train modular addition with and without weight decay")
+    def command(name: str, example: str, **kwargs) -> argparse.ArgumentParser:
+        """A subcommand whose --help ends with an example (or several, one a line)."""
+        return sub.add_parser(
+            name,
+            epilog="example:\n  " + example.replace("\n", "\n  "),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            **kwargs,
+        )
+
+    demo = command(
+        "demo",
+        "spectral-edge demo --quick --out runs/demo",
+        help="train modular addition with and without weight decay",
+    )
     demo.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
     demo.add_argument("--quick", action="store_true", help="a shorter run, for a smoke test")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=cmd_demo)
 
-    train = sub.add_parser("train", help="train a preset with the monitor attached")
+    train = command(
+        "train",
+        "spectral-edge train modadd-cpu --set steps=2000 --set lr=3e-3 --out runs\n"
+        "spectral-edge watch runs/ --run modadd-cpu      # from another terminal",
+        help="train a preset with the monitor attached",
+    )
     train.add_argument("preset", help="preset name (spectral_edge.lab.presets.PRESETS)")
     _set_option(train, "override a config field (repeatable), e.g. --set lr=3e-3 --set steps=2000")
     train.add_argument("--out", default="runs", help="run directory (default runs)")
@@ -232,8 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue from its checkpoint")
     train.set_defaults(func=cmd_train)
 
-    runs = sub.add_parser(
+    runs = command(
         "runs",
+        "spectral-edge runs runs/\nspectral-edge runs runs/ --delete my-run\n"
+        "spectral-edge runs runs/ --prune --dry-run",
         help="list the runs in a store (or delete some)",
         description="List the runs in a store: status (running, finished, failed, interrupted: "
         "a run whose process died), windows, last step. --delete and --prune remove runs.",
@@ -252,7 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     runs.set_defaults(func=cmd_runs)
 
-    report = sub.add_parser("report", help="write the HTML report of a run or a store")
+    report = command(
+        "report",
+        "spectral-edge report runs/ --run my-run --out my-run.html",
+        help="write the HTML report of a run or a store",
+    )
     report.add_argument("source", metavar="RUN_OR_STORE", help="a store file or directory")
     report.add_argument(
         "--run", help="report this run only, by name or id (default: every run of the store)"
@@ -260,13 +307,21 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", help="HTML file (default: report.html beside the store)")
     report.set_defaults(func=cmd_report)
 
-    compare = sub.add_parser("compare", help="compare runs of a store side by side")
+    compare = command(
+        "compare",
+        "spectral-edge compare runs/ wd-1 wd-0 --out compare.html",
+        help="compare runs of a store side by side",
+    )
     compare.add_argument("store", help="a store file or directory")
     compare.add_argument("runs", nargs="+", metavar="RUN", help="two or more run names or ids")
     compare.add_argument("--out", help="also write an HTML page with the curves compared")
     compare.set_defaults(func=cmd_compare)
 
-    analyze = sub.add_parser("analyze", help="analyse a sequence of saved checkpoints")
+    analyze = command(
+        "analyze",
+        "spectral-edge analyze ckpts/ --store runs/ --window 4 --name offline",
+        help="analyse a sequence of saved checkpoints",
+    )
     analyze.add_argument(
         "paths",
         nargs="+",
@@ -292,8 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--overwrite", action="store_true", help="replace a run of that name")
     analyze.set_defaults(func=cmd_analyze)
 
-    export = sub.add_parser(
+    export = command(
         "export",
+        "spectral-edge export runs/ my-run out/my-run.csv\n"
+        "spectral-edge export runs/ my-run out/windows.parquet --part windows",
         help="export a run to CSV or Parquet",
         description="A run is four things, so export writes a set of files: OUT=out/x.csv writes "
         "out/x_windows.csv, out/x_metrics.csv, out/x_events.csv and out/x_run.json (config, "
@@ -311,8 +368,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.set_defaults(func=cmd_export)
 
-    llc = sub.add_parser(
-        "llc", help="the local learning coefficient (devinterp SGLD) at a run's saved weights"
+    llc = command(
+        "llc",
+        "spectral-edge llc runs/cpu 'cpu/modarith-add-*' --out runs/llc\n"
+        "spectral-edge llc runs/cpu cpu/modarith-add-wd-s0 --steps 1000 2000 --out add.csv",
+        help="the local learning coefficient (devinterp SGLD) at a run's saved weights",
     )
     llc.add_argument("run_dir", help="the run directory (its store and weights/)")
     llc.add_argument(
@@ -343,11 +403,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     llc.set_defaults(func=cmd_llc)
 
-    dynamics = sub.add_parser("dynamics", help="run a dynamics analysis on a stored run")
+    dynamics = command(
+        "dynamics",
+        "spectral-edge dynamics runs/ my-run list\n"
+        "spectral-edge dynamics runs/ my-run phases,lags --dry-run",
+        help="run a dynamics analysis on a stored run",
+    )
     dynamics_arguments(dynamics)
     dynamics.set_defaults(func=cmd_dynamics)
 
-    rep = sub.add_parser("reproduce", help="run and score the thesis' twenty predictions")
+    rep = command(
+        "reproduce",
+        "spectral-edge reproduce --suite quick --out runs/reproduce-quick",
+        help="run and score the thesis' twenty predictions",
+    )
     rep.add_argument("--suite", choices=("quick", "cpu", "gpu"), default="quick")
     rep.add_argument("--only", nargs="+", metavar="ID", help="prediction ids, e.g. C1 T2")
     rep.add_argument("--out", help="run directory (default runs/reproduce-SUITE)")
@@ -358,11 +427,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rep.set_defaults(func=cmd_reproduce)
 
-    ew = sub.add_parser(
+    ew = command(
         "early-warning",
-        help="tune and score early-warning rules on a campaign's runs (docs/early-warning.md)",
-        epilog="example: spectral-edge early-warning tune runs/reproduce-cpu --out rules.json; "
+        "spectral-edge early-warning tune runs/reproduce-cpu --out rules.json\n"
         "spectral-edge early-warning score runs/reproduce-cpu --rules rules.json --out ew/",
+        help="tune and score early-warning rules on a campaign's runs (docs/early-warning.md)",
     )
     ew.add_argument("action", choices=("tune", "score"))
     ew.add_argument("store", help="the campaign's store (spectral-edge reproduce --suite cpu)")
@@ -370,6 +439,34 @@ def build_parser() -> argparse.ArgumentParser:
     ew.add_argument("--rules", help="score: the JSON file written by tune")
     ew.add_argument("--llc", help="a directory of per-run LLC series (step,llc CSV files)")
     ew.set_defaults(func=cmd_early_warning)
+
+    watch = command(
+        "watch",
+        "spectral-edge watch runs/                     # the newest running run, live\n"
+        "spectral-edge watch runs/ --run my-run --once  # one frame, e.g. in a script\n"
+        "spectral-edge watch runs/ --run my-run --wait | tee watch.log",
+        help="follow a running job live: windows, events, metrics, text plots",
+        description="Follow a run from another terminal until it finishes (or Ctrl-C): the "
+        "latest windows (k*, R, r23, g23, A and its regime), text plots of the series, the "
+        "training metrics and the events as they arrive. The store is opened read-only and "
+        "the writer is never blocked. On a terminal the screen is redrawn in place; piped, "
+        "each new window, metric step and event is one line, then the final frame.",
+    )
+    watch.add_argument("store", help="a store file or directory")
+    watch.add_argument(
+        "--run", help="run name or id (default: the newest running run, else the newest run)"
+    )
+    watch.add_argument(
+        "--interval", type=float, default=2.0, help="seconds between refreshes (default 2)"
+    )
+    watch.add_argument("--once", action="store_true", help="print one frame and exit")
+    watch.add_argument(
+        "--plain", action="store_true", help="lines instead of a redrawn screen, on a terminal too"
+    )
+    watch.add_argument(
+        "--wait", action="store_true", help="wait for the store and the run to appear"
+    )
+    watch.set_defaults(func=cmd_watch)
     return parser
 
 
@@ -396,8 +493,28 @@ def dynamics_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _show_logs(verbose: bool) -> None:
+    """The library's log records on stderr, as ``spectral-edge: message``: progress and
+    warnings (INFO), and with -v the details (DEBUG)."""
+    import logging
+
+    class Stderr(logging.StreamHandler):
+        """Writes to whatever sys.stderr is at the time (main may run many times in one
+        process, e.g. under a test's captured stderr)."""
+
+        stream = property(lambda self: sys.stderr, lambda self, value: None)
+
+    logger = logging.getLogger("spectral_edge")
+    if not any(type(h).__name__ == "Stderr" for h in logger.handlers):
+        handler = Stderr()
+        handler.setFormatter(logging.Formatter("spectral-edge: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _show_logs(args.verbose)
     try:
         args.func(args)
     except SpectralEdgeError as exc:

@@ -24,6 +24,7 @@ errors propagate.
 
 from __future__ import annotations
 
+import logging
 import math
 import sqlite3
 import warnings
@@ -45,6 +46,7 @@ from spectral_edge.dynamics.early_warning import DEFAULT_RULE, EarlyWarning, War
 from spectral_edge.errors import SpectralEdgeError
 from spectral_edge.lifecycle import RunCloser, resumable_run
 from spectral_edge.metrics import canonical_metrics, check_metric_names
+from spectral_edge.parallel import mesh_reduce, unwrap, writes_store
 from spectral_edge.snapshot import (
     ParameterLayout,
     Selection,
@@ -52,6 +54,8 @@ from spectral_edge.snapshot import (
     select_parameters,
 )
 from spectral_edge.training_config import describe_optimizers
+
+log = logging.getLogger(__name__)
 
 LR_POLICIES = ("first", "max", "mean")
 # Store writes refused by a full disk or read-only store, kept for a retry: about 50 MB at most.
@@ -186,10 +190,15 @@ class SpectralMonitor:
         callbacks: functions called as ``f(event, monitor)`` for every event.
         window_callbacks: functions called as ``f(record, monitor)`` for every new window (a
             tracker, a live plot); failures are reported like the monitor's own.
-        reduce: for parameters sharded across processes (FSDP), a function summing a float64
-            vector over the processes (an all-reduce); it is applied to each new Gram row and
-            to each sketch S(θ). See :mod:`spectral_edge.integrations.distributed`, which also
-            makes sure only rank 0 writes the store.
+        reduce: for parameters sharded across processes, a function summing a float64
+            vector over the processes (an all-reduce), applied to each new Gram row and to each
+            sketch S(θ). Not needed for FSDP2: sharded parameters are found and reduced over
+            their own device mesh (:mod:`spectral_edge.parallel`).
+
+    Under torch.distributed the monitor needs no ceremony: a ``DistributedDataParallel``
+    wrapper is read through to its module, FSDP2 (``fully_shard``) parameters are reduced over
+    their mesh so that every process gets the single-process windows, and only global rank 0
+    writes the store (see :mod:`spectral_edge.parallel`).
     """
 
     def __init__(
@@ -240,16 +249,16 @@ class SpectralMonitor:
             strict=strict,
         )
         self.config.validate()
+        model = unwrap(model)  # DDP: the module itself (spectral_edge.parallel)
         self.model = model
         self._selection = params
         self.layout = ParameterLayout(model, params, trainable_only=trainable_only)
-        self.reduce = reduce
         if reduce is None and self.layout.is_sharded(model):
-            raise SpectralEdgeError(
-                "the model's parameters are sharded across processes (DTensor, e.g. FSDP2): "
-                "each process holds only part of θ; build the monitor with "
-                "spectral_edge.integrations.distributed.distributed_monitor (or pass reduce=)"
-            )
+            reduce = mesh_reduce(self.layout.tensors(model))  # FSDP2: sum over the shards
+        self.reduce = reduce
+        if not writes_store() and store is not None:
+            log.debug("this process is not global rank 0: it leaves the run store to rank 0")
+            store = None  # one writer: the others would each create the same run
         self.sketcher = None if sketch_dim is None else make_sketch(sketch, sketch_dim, seed)
         self.gram = RollingGram(window)
         self.ratio_floor = ratio_floor or resolution_floor(self.layout.tensors(model)[0].dtype)

@@ -608,24 +608,28 @@ class Run:
 
     # -- reading --------------------------------------------------------------------------------
 
-    def windows(self) -> pd.DataFrame:
+    def windows(self, since: int | None = None) -> pd.DataFrame:
         """Window features, wide: a ``step`` column, then one column per feature name.
 
         Sorted by step; feature columns in natural order (``sigma_2`` before ``sigma_10``); a
         feature a window did not log is NaN there. Features are floats except the integer ones
-        (``w``, ``k_star`` and its variants), which come back as ints.
+        (``w``, ``k_star`` and its variants), which come back as ints. ``since``: only the
+        steps ≥ since (a reader following a run re-reads from the last step it saw, since a
+        step's rows may still be growing; see :mod:`spectral_edge.watch`).
         """
-        return integer_columns(self._wide("windows"))
+        return integer_columns(self._wide("windows", since))
 
-    def metrics(self) -> pd.DataFrame:
-        """Training metrics, wide like :meth:`windows`."""
-        return self._wide("metrics")
+    def metrics(self, since: int | None = None) -> pd.DataFrame:
+        """Training metrics, wide like :meth:`windows` (``since`` likewise)."""
+        return self._wide("metrics", since)
 
-    def events(self) -> pd.DataFrame:
-        """Events in order: columns step, kind, message, evidence (a dict)."""
+    def events(self, since: int | None = None) -> pd.DataFrame:
+        """Events in order: columns step, kind, message, evidence (a dict); ``since``: only
+        the steps ≥ since."""
         rows = self.store._query(
-            "SELECT step, kind, message, evidence FROM events WHERE run_id = ? ORDER BY step, id",
-            (self.id,),
+            "SELECT step, kind, message, evidence FROM events WHERE run_id = ? AND step >= ?"
+            " ORDER BY step, id",
+            (self.id, _since(since)),
             f"read events of run {self.name!r}",
         )
         return pd.DataFrame(
@@ -637,10 +641,10 @@ class Run:
             }
         )
 
-    def _wide(self, table: str) -> pd.DataFrame:
+    def _wide(self, table: str, since: int | None = None) -> pd.DataFrame:
         rows = self.store._query(
-            f"SELECT step, name, value FROM {table} WHERE run_id = ? ORDER BY step",
-            (self.id,),
+            f"SELECT step, name, value FROM {table} WHERE run_id = ? AND step >= ? ORDER BY step",
+            (self.id, _since(since)),
             f"read {table} of run {self.name!r}",
         )
         if not rows:
@@ -850,6 +854,11 @@ def _step(step: Any) -> int:
     if not _INT64[0] <= value <= _INT64[1]:
         raise SpectralEdgeError(f"step must fit in a signed 64-bit integer, got {value}")
     return value
+
+
+def _since(since: Any) -> int:
+    """The first step a reader asks for; every step when None (steps may be negative)."""
+    return _INT64[0] if since is None else _step(since)
 
 
 def _text(value: str, what: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import types
 
 import torch
 from torch import nn
@@ -53,39 +52,3 @@ def assert_same_windows(got: list[dict], want: list[dict], rtol: float = 1e-7) -
                     other,
                     value,
                 )
-
-
-class FakeWandbRun:
-    """What WandbTracker uses of a wandb run, recorded."""
-
-    def __init__(self):
-        self.logged, self.metrics, self.finished = [], {}, False
-
-    def define_metric(self, name, step_metric=None):
-        self.metrics[name] = step_metric
-
-    def log(self, data):
-        self.logged.append(dict(data))
-
-    def finish(self):
-        self.finished = True
-
-
-def fake_wandb() -> types.ModuleType:
-    fake = types.ModuleType("wandb")
-    fake.run = None
-    fake.init = lambda **kw: FakeWandbRun()
-    return fake
-
-
-def fake_mlflow(calls: dict) -> types.ModuleType:
-    """A stand-in for the mlflow functions MLflowTracker calls; they record into ``calls``."""
-    calls.update(metrics=[], tags={}, runs=0, ended=0)
-    fake = types.ModuleType("mlflow")
-    fake.set_tracking_uri = lambda uri: calls.setdefault("uri", uri)
-    fake.active_run = lambda: None
-    fake.start_run = lambda **kw: calls.__setitem__("runs", calls["runs"] + 1)
-    fake.end_run = lambda: calls.__setitem__("ended", calls["ended"] + 1)
-    fake.log_metrics = lambda metrics, step: calls["metrics"].append((step, metrics))
-    fake.set_tag = lambda k, v: calls["tags"].__setitem__(k, v)
-    return fake

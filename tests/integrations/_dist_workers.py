@@ -1,8 +1,14 @@
-"""Worker processes of test_distributed.py (a module of its own so spawn can import it)."""
+"""Worker processes of test_distributed.py (a module of its own so spawn can import it).
+
+Each scenario builds the monitor as a user would, ``SpectralMonitor(wrapped_model, ...)`` with
+no distributed argument, on a DDP or FSDP2 model; ``ddp_rank0`` is the one that needs
+``distributed_monitor`` (``compute="rank0"``).
+"""
 
 from __future__ import annotations
 
 import datetime
+import io
 import os
 
 import torch
@@ -10,14 +16,22 @@ import torch.distributed as dist
 from _common import tiny_data, tiny_model
 from torch import nn
 
+from spectral_edge import SpectralMonitor
 from spectral_edge.integrations.distributed import distributed_monitor
 
+RESUME_AT = 5  # resume scenarios: a second monitor takes over after this many steps
+
 SCENARIOS = {
-    "ddp_all": {"wrap": "ddp", "compute": "all", "kwargs": {}},
-    "ddp_rank0": {"wrap": "ddp", "compute": "rank0", "kwargs": {}},
-    "ddp_sketch": {"wrap": "ddp", "compute": "all", "kwargs": {"sketch_dim": 16}},
-    "fsdp_exact": {"wrap": "fsdp", "compute": "all", "kwargs": {}},
-    "fsdp_sketch": {"wrap": "fsdp", "compute": "all", "kwargs": {"sketch_dim": 16}},
+    "ddp_exact": {"wrap": "ddp", "kwargs": {}},
+    "ddp_sketch": {"wrap": "ddp", "kwargs": {"sketch_dim": 16}},
+    "ddp_every": {"wrap": "ddp", "kwargs": {"every": 2}},
+    "ddp_resume": {"wrap": "ddp", "kwargs": {"sketch_dim": 16}, "resume": True},
+    "ddp_rank0": {"wrap": "ddp", "kwargs": {}, "compute": "rank0"},
+    "fsdp_exact": {"wrap": "fsdp", "kwargs": {}},
+    "fsdp_sketch": {"wrap": "fsdp", "kwargs": {"sketch_dim": 16}},
+    "fsdp_every": {"wrap": "fsdp", "kwargs": {"every": 2, "sketch_dim": 16}},
+    "fsdp_resume": {"wrap": "fsdp", "kwargs": {"every": 2}, "resume": True},
+    "fsdp_resume_sketch": {"wrap": "fsdp", "kwargs": {"sketch_dim": 16}, "resume": True},
 }
 
 
@@ -32,35 +46,19 @@ def worker(rank: int, world: int, rendezvous: str, out: str, steps: int, window:
     )
     try:
         for name, spec in SCENARIOS.items():
-            history = run_scenario(rank, world, spec, os.path.join(out, name), steps, window)
-            torch.save(history, os.path.join(out, f"{name}-rank{rank}.pt"))
+            result = run_scenario(rank, world, spec, os.path.join(out, name), steps, window)
+            torch.save(result, os.path.join(out, f"{name}-rank{rank}.pt"))
         for exact in (True, False):
             name = "fsdp_diverge_" + ("exact" if exact else "sketch")
             torch.save(
                 run_diverging(rank, world, window, exact),
                 os.path.join(out, f"{name}-rank{rank}.pt"),
             )
-        with open(os.path.join(out, f"refusal-rank{rank}.txt"), "w") as f:
-            f.write(refusal())
     finally:
         dist.destroy_process_group()
 
 
-def refusal() -> str:
-    """What a plain monitor says when built on sharded parameters without a reduce."""
-    from torch.distributed.fsdp import fully_shard
-
-    from spectral_edge import SpectralEdgeError, SpectralMonitor
-
-    model = fully_shard(tiny_model())
-    try:
-        SpectralMonitor(model, window=3)
-    except SpectralEdgeError as exc:
-        return str(exc)
-    return "no error"
-
-
-def run_scenario(rank, world, spec, store, steps, window) -> list[dict]:
+def run_scenario(rank, world, spec, store, steps, window) -> dict:
     model = tiny_model()
     x, y = tiny_data()
     per = x.shape[0] // world
@@ -74,15 +72,34 @@ def run_scenario(rank, world, spec, store, steps, window) -> list[dict]:
         fully_shard(model[2])
         wrapped = fully_shard(model)
     opt = torch.optim.AdamW(wrapped.parameters(), lr=0.05, weight_decay=0.0)
-    monitor = distributed_monitor(
-        wrapped, store=store, compute=spec["compute"], window=window, **spec["kwargs"]
-    )
-    monitor.attach(opt)
-    for _ in range(steps):
+
+    def build(**extra):
+        kwargs = {"store": store, "run_name": "run", "window": window, **spec["kwargs"], **extra}
+        if "compute" in spec:
+            return distributed_monitor(wrapped, compute=spec["compute"], **kwargs)
+        return SpectralMonitor(wrapped, **kwargs)
+
+    monitor = build().attach(opt)
+    for step in range(1, steps + 1):
         opt.zero_grad()
         nn.functional.mse_loss(wrapped(x), y).backward()
         opt.step()
-    return monitor.history
+        if spec.get("resume") and step == RESUME_AT:
+            # As a restarted job would: the state goes through a file, per rank (under FSDP it
+            # holds this process's shard of θ), and the run is continued, not created again.
+            buffer = io.BytesIO()
+            torch.save(monitor.state_dict(), buffer)
+            monitor.close("interrupted")
+            buffer.seek(0)
+            monitor = build(resume=True)
+            monitor.load_state_dict(torch.load(buffer, weights_only=True))
+            monitor.attach(opt)
+    monitor.close()
+    return {
+        "history": monitor.history,
+        "events": [(e.step, e.kind) for e in monitor.events],
+        "writes": monitor.run is not None,
+    }
 
 
 # A non-finite episode under FSDP: at these snapshots one entry of rank 0's shard is NaN (the
@@ -125,5 +142,5 @@ def run_diverging(rank, world, window, exact: bool) -> dict:
     wrapped = fully_shard(model)
     opt = torch.optim.AdamW(wrapped.parameters(), lr=0.05, weight_decay=0.0)
     kwargs = {} if exact else {"sketch_dim": 16}
-    monitor = distributed_monitor(wrapped, window=window, **kwargs)
+    monitor = SpectralMonitor(wrapped, window=window, **kwargs)
     return poisoned_loop(wrapped, monitor, opt, x, y, poison_here=rank == 0)

@@ -1,14 +1,22 @@
-"""Trackers: namespaced tags per window and event; each package imported only when used."""
+"""Trackers, for real: TensorBoard, W&B (offline) and MLflow (a SQLite store) receive the windows
+and events, and their own readers give back what was logged, at the right steps.
+
+One training run feeds all three trackers (MLflow's first use of a store creates its tables,
+which is the slow part); the tests then read each tracker's files. Stand-ins remain only where
+the real library cannot produce the failure: a tracker that raises, a package that is missing.
+"""
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
-from _common import fake_mlflow, fake_wandb, tiny_data, tiny_model
+from _common import tiny_data, tiny_model
 from torch import nn
 
 from spectral_edge import SpectralMonitor
@@ -20,7 +28,7 @@ from spectral_edge.integrations.trackers import (
     window_scalars,
 )
 
-STEPS, WINDOW = 7, 4
+STEPS, WINDOW, POISON_AT, POISON_STEP = 7, 4, 3, 100
 
 
 def train(monitor_kwargs=None, trackers=(), poison_at=None):
@@ -37,7 +45,7 @@ def train(monitor_kwargs=None, trackers=(), poison_at=None):
         if step == poison_at:
             with torch.no_grad():
                 model[0].bias[0] = float("nan")
-            monitor.observe(100)  # an extra, poisoned snapshot: a "nonfinite" event
+            monitor.observe(POISON_STEP)  # an extra, poisoned snapshot: a "nonfinite" event
             with torch.no_grad():
                 model[0].bias[0] = 0.0
     for tracker in trackers:
@@ -45,12 +53,52 @@ def train(monitor_kwargs=None, trackers=(), poison_at=None):
     return monitor
 
 
-def test_tensorboard_for_real(tmp_path):
+def offline_wandb(monkeypatch, directory: Path) -> None:
+    """W&B with no account and no network: offline files under ``directory``."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(directory))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_CONSOLE", "off")  # leave pytest's capture of stdout alone
+
+
+def wandb_records(directory: Path) -> list[dict]:
+    """The records of the one offline run under ``directory``, read by W&B's own reader of its
+    transaction log (``wandb leet inspect --json``)."""
+    (log,) = Path(directory).glob("wandb/offline-run-*/run-*.wandb")
+    done = subprocess.run(
+        [sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(log)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def tracked(tmp_path_factory):
+    """One run with all three trackers attached; what each wrote, and the monitor."""
     pytest.importorskip("tensorboard")
+    pytest.importorskip("wandb")
+    pytest.importorskip("mlflow")
+    out = tmp_path_factory.mktemp("trackers")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        offline_wandb(monkeypatch, out)
+        trackers = [
+            TensorBoardTracker(out / "tb"),
+            # dir= as well as WANDB_DIR: W&B keeps the settings of its first run in a process
+            WandbTracker(project="spectral-edge-tests", mode="offline", dir=str(out)),
+            MLflowTracker(tracking_uri=f"sqlite:///{out / 'mlflow.db'}"),
+        ]
+        monitor = train(trackers=trackers, poison_at=POISON_AT)
+    return {"out": out, "monitor": monitor, "mlflow_run": trackers[2].run_id}
+
+
+def test_tensorboard_for_real(tracked):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    monitor = train(trackers=[TensorBoardTracker(tmp_path)])
-    events = EventAccumulator(str(tmp_path)).Reload()
+    monitor = tracked["monitor"]
+    events = EventAccumulator(str(tracked["out"] / "tb")).Reload()
     tags = set(events.Tags()["scalars"])
     expected = {f"spectral_edge/{n}" for n in ("k_star", "gap_ratio", "g23", "adiabatic")}
     assert expected | {"spectral_edge/sigma_1", "spectral_edge/regime"} <= tags
@@ -58,29 +106,66 @@ def test_tensorboard_for_real(tmp_path):
     assert k_star == [(h["step"], h["k_star"]) for h in monitor.history]
     sigma1 = [e.value for e in events.Scalars("spectral_edge/sigma_1")]
     assert sigma1 == pytest.approx([h["sigma_1"] for h in monitor.history], rel=1e-6)
+    nonfinite = [(e.step, e.value) for e in events.Scalars("spectral_edge/events/nonfinite")]
+    assert nonfinite == [(POISON_STEP, 1.0)]
 
 
-def test_wandb_with_a_fake_module(monkeypatch):
-    monkeypatch.setitem(sys.modules, "wandb", fake_wandb())
-    tracker = WandbTracker(project="x", mode="offline")
-    monitor = train(trackers=[tracker])
-    run = tracker.run
-    assert run.metrics["spectral_edge/*"] == "spectral_edge/step" and run.finished
-    windows = [d for d in run.logged if "spectral_edge/k_star" in d]
-    assert [d["spectral_edge/step"] for d in windows] == [h["step"] for h in monitor.history]
-    assert windows[-1]["spectral_edge/regime_name"] == monitor.history[-1]["regime"]
+def test_wandb_offline_for_real(tracked):
+    monitor = tracked["monitor"]
+    records = wandb_records(tracked["out"])
+    metrics = [r["metric"] for r in records if r["type"] == "metric"]
+    assert {"glob_name": "spectral_edge/*", "step_metric": "spectral_edge/step"} in [
+        {k: m.get(k) for k in ("glob_name", "step_metric")} for m in metrics
+    ]
+    history = [r["history"]["item"] for r in records if r["type"] == "history"]
+    windows = [h for h in history if "spectral_edge/k_star" in h]
+    assert [h["spectral_edge/step"] for h in windows] == [h["step"] for h in monitor.history]
+    assert [h["spectral_edge/k_star"] for h in windows] == [h["k_star"] for h in monitor.history]
+    assert [h["spectral_edge/sigma_1"] for h in windows] == pytest.approx(
+        [h["sigma_1"] for h in monitor.history], rel=1e-12
+    )
+    assert [h["spectral_edge/regime_name"] for h in windows] == [
+        h["regime"] for h in monitor.history
+    ]
+    events = [h for h in history if "spectral_edge/events/nonfinite" in h]
+    assert [(h["spectral_edge/step"], h["spectral_edge/events/nonfinite"]) for h in events] == [
+        (POISON_STEP, 1)
+    ]
+    assert [r["exit"]["exit_code"] for r in records if r["type"] == "exit"] == [0]  # finished
 
 
-def test_mlflow_with_a_fake_module(monkeypatch):
-    calls = {}
-    monkeypatch.setitem(sys.modules, "mlflow", fake_mlflow(calls))
-    monitor = train(trackers=[MLflowTracker(tracking_uri="file:///tmp/x")], poison_at=3)
-    assert calls["runs"] == calls["ended"] == 1
-    steps = [s for s, m in calls["metrics"] if "spectral_edge/k_star" in m]
-    assert steps == [h["step"] for h in monitor.history]
-    assert all(math.isfinite(v) for _, m in calls["metrics"] for v in m.values())
-    assert calls["tags"]["spectral_edge/regime"] == monitor.history[-1]["regime"]
-    assert any("spectral_edge/events/nonfinite" in m for _, m in calls["metrics"])
+def test_mlflow_sqlite_for_real(tracked):
+    from mlflow.tracking import MlflowClient
+
+    monitor = tracked["monitor"]
+    client = MlflowClient(f"sqlite:///{tracked['out'] / 'mlflow.db'}")
+    run = client.get_run(tracked["mlflow_run"])
+    assert run.info.status == "FINISHED"  # the tracker started the run, so it ended it
+    k_star = client.get_metric_history(run.info.run_id, "spectral_edge/k_star")
+    assert [(m.step, m.value) for m in k_star] == [
+        (h["step"], h["k_star"]) for h in monitor.history
+    ]
+    gap = client.get_metric_history(run.info.run_id, "spectral_edge/gap_ratio")
+    assert [m.value for m in gap] == pytest.approx([h["gap_ratio"] for h in monitor.history])
+    assert run.data.tags["spectral_edge/regime"] == monitor.history[-1]["regime"]
+    nonfinite = client.get_metric_history(run.info.run_id, "spectral_edge/events/nonfinite")
+    assert [(m.step, m.value) for m in nonfinite] == [(POISON_STEP, 1.0)]
+    assert all(math.isfinite(v) for v in run.data.metrics.values())
+
+
+def test_mlflow_writes_into_the_users_active_run(tracked):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tracked['out'] / 'mlflow.db'}"  # the tables exist: no slow set-up
+    mlflow.set_tracking_uri(uri)
+    with mlflow.start_run() as active:
+        tracker = MLflowTracker()
+        assert tracker.run_id == active.info.run_id
+        monitor = train(trackers=[tracker])
+        assert mlflow.active_run() is not None  # the user's run is the user's to end
+    history = MlflowClient(uri).get_metric_history(active.info.run_id, "spectral_edge/k_star")
+    assert [m.step for m in history] == [h["step"] for h in monitor.history]
 
 
 class Recording(Tracker):
@@ -89,7 +174,7 @@ class Recording(Tracker):
         self.scalars, self.fail = [], fail
 
     def write_scalars(self, step, scalars):
-        if self.fail:
+        if self.fail:  # a failure no real tracker can be made to produce on demand
             raise OSError("disk full")
         self.scalars.append((step, scalars))
 
@@ -118,9 +203,12 @@ def test_trackers_are_imported_only_when_used():
     assert out.stdout.strip() == "[]"
 
 
-def test_missing_package_is_a_clear_error(monkeypatch):
+@pytest.mark.parametrize(
+    "module, make", [("wandb", WandbTracker), ("mlflow", MLflowTracker)], ids=["wandb", "mlflow"]
+)
+def test_missing_package_is_a_clear_error(monkeypatch, module, make):
     from spectral_edge import SpectralEdgeError
 
-    monkeypatch.setitem(sys.modules, "wandb", None)  # import fails
-    with pytest.raises(SpectralEdgeError, match="pip install wandb"):
-        WandbTracker()
+    monkeypatch.setitem(sys.modules, module, None)  # as if not installed
+    with pytest.raises(SpectralEdgeError, match=rf"pip install 'spectral-edge\[{module}\]'"):
+        make()

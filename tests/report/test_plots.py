@@ -132,3 +132,13 @@ def test_running_run_says_partial_in_titles(store):
     fig, ax = plots.plot_gap(store.run("live"))
     assert "partial" in ax.get_title()
     assert not gids(ax.patches)  # three windows: too few for phases, none invented
+
+
+def test_without_matplotlib_a_figure_is_one_clear_error(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the plots extra were missing
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
+    with pytest.raises(SpectralEdgeError, match=r"pip install 'spectral-edge\[plots\]'"):
+        plots.new_figure()

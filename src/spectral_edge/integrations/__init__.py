@@ -8,7 +8,8 @@ and where the numbers are shown. Every framework is imported only by the module 
 
 * :mod:`.lightning` — ``SpectralEdgeCallback`` (extra ``lightning``)
 * :mod:`.huggingface` — ``SpectralEdgeTrainerCallback`` (extra ``hf``)
-* :mod:`.distributed` — ``distributed_monitor`` for DDP and FSDP2 (no extra)
+* :mod:`.distributed` — ``distributed_monitor``: DDP with ``compute="rank0"`` (no extra; a
+  plain ``SpectralMonitor`` handles DDP and FSDP2 itself, see :mod:`spectral_edge.parallel`)
 * :mod:`.trackers` — TensorBoard, Weights & Biases, MLflow (extra ``trackers``)
 * :mod:`.checkpoints` — ``analyze`` a sequence of saved checkpoints (safetensors: extra ``hf``)
 """

@@ -1,25 +1,16 @@
-"""The monitor under torch.distributed: DDP (replicated parameters) and FSDP (sharded ones).
+"""``distributed_monitor``: the monitor with a choice of which processes compute.
 
-Everything the monitor computes is a function of inner products of updates and of linear
-sketches, and both are sums over coordinates. That decides the whole design:
+``SpectralMonitor(model)`` itself handles torch.distributed (see :mod:`spectral_edge.parallel`):
+it reads a DDP wrapper's module, reduces FSDP2 shards over their device mesh, and lets only
+global rank 0 write the store. What ``distributed_monitor`` adds to that:
 
-* **DDP** keeps a full copy of θ on every process and the copies are bit-identical after each
-  optimizer step (gradients are all-reduced before it). Any process can compute the spectrum
-  alone and get the single-process numbers, so no communication is needed. ``compute="all"``
-  (the default) runs the monitor on every process: each has ``monitor.latest`` for its own
-  decisions; ``compute="rank0"`` runs it on rank 0 only and hands the others an idle stand-in.
-* **FSDP** (``torch.distributed.fsdp.fully_shard``, FSDP2) leaves each process a row block of
-  every parameter, as a DTensor. :class:`~spectral_edge.snapshot.ParameterLayout` yields the local
-  blocks at their global offsets; each process computes the inner products of its own
-  coordinates, and one all-reduce of the W + 1 numbers of the new Gram row gives the exact
-  global row. The fold sketch is keyed by global index, so the local sketches of the shards sum
-  (one all-reduce of d numbers) to the sketch of the whole θ. Both reductions run inside
-  ``observe``, so every process must call it at the same steps (the adapters do).
-* Only global rank 0 writes the run store; the other processes get ``store=None``.
+* ``compute="rank0"`` for replicated (DDP) parameters: only rank 0 computes, the others get an
+  :class:`IdleMonitor` with the monitor's surface, so training code need not branch on the rank
+  and the other processes spend nothing on the monitor (``compute="all"``, the default, gives
+  every process ``monitor.latest`` for its own decisions);
+* ``group=``: reduce sharded parameters over another process group than their mesh's.
 
-Limits: one-dimensional meshes only (FSDP; not HSDP or tensor parallel), and FSDP1's
-``FlatParameter`` wrapper is not supported (use FSDP2, or DDP). Under FSDP each process holds its
-own monitor state (its shard of θ_{t−1}); resume with the same number of processes.
+The Lightning and Hugging Face adapters build their monitors with it (their ``compute=``).
 
 >>> import torch
 >>> monitor = distributed_monitor(torch.nn.Linear(3, 2), window=3)  # no process group: plain
@@ -29,54 +20,15 @@ own monitor state (its shard of θ_{t−1}); resume with the same number of proc
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import numpy as np
 import torch
 
 from spectral_edge.errors import SpectralEdgeError
 from spectral_edge.monitor import SpectralMonitor
+from spectral_edge.parallel import all_reduce_sum, global_rank, is_initialized, unwrap
+
+__all__ = ["COMPUTE", "IdleMonitor", "distributed_monitor", "global_rank", "is_initialized"]
 
 COMPUTE = ("all", "rank0")
-
-
-def is_initialized() -> bool:
-    """True inside an initialised torch.distributed process group."""
-    return torch.distributed.is_available() and torch.distributed.is_initialized()
-
-
-def global_rank() -> int:
-    """This process's global rank (0 without a process group)."""
-    return torch.distributed.get_rank() if is_initialized() else 0
-
-
-def all_reduce_sum(group=None) -> Callable[[np.ndarray], np.ndarray]:
-    """A function summing a float64 vector over the processes of ``group`` (one all-reduce).
-
-    The vector travels as float64 on the device the backend needs (CUDA for NCCL, CPU for gloo):
-    float32 would cost the Gram the digits that chunked float64 accumulation kept.
-    """
-    backend = torch.distributed.get_backend(group)
-    device = torch.device("cuda", torch.cuda.current_device()) if backend == "nccl" else "cpu"
-
-    def reduce(vector: np.ndarray) -> np.ndarray:
-        t = torch.as_tensor(np.ascontiguousarray(vector, dtype=np.float64), device=device)
-        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.SUM, group=group)
-        return t.cpu().numpy()
-
-    return reduce
-
-
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The module under a DistributedDataParallel wrapper (its names lose the ``module.``)."""
-    if isinstance(model, torch.nn.parallel.DistributedDataParallel):
-        return model.module
-    if any(type(p).__name__ == "FlatParameter" for p in model.parameters()):
-        raise SpectralEdgeError(
-            "FSDP1 (FullyShardedDataParallel) hides parameters in FlatParameters; use FSDP2 "
-            "(torch.distributed.fsdp.fully_shard), whose DTensor shards spectral-edge reads"
-        )
-    return model
 
 
 class IdleMonitor:
@@ -132,12 +84,15 @@ def distributed_monitor(
 ) -> SpectralMonitor | IdleMonitor:
     """A monitor that gives on N processes what one process would give.
 
+    ``SpectralMonitor(model)`` does the same by itself; this adds ``compute="rank0"`` (an idle
+    stand-in on the other ranks of a DDP job) and ``group=`` (see the module's docstring).
+
     Args:
         model: the module, a DDP wrapper around it, or an FSDP2 (``fully_shard``) module.
         store: the run store (path, RunStore or Run); only global rank 0 writes it.
         compute: ``"all"`` or ``"rank0"`` for replicated (DDP) parameters; sharded ones always
             compute on every process, since each holds a part of θ.
-        group: the process group to reduce over (default: the world).
+        group: the process group to reduce sharded parameters over (default: their mesh's).
         monitor_kwargs: everything :class:`SpectralMonitor` takes (window, every, params, ...).
 
     Without an initialised process group this is a plain :class:`SpectralMonitor`.
@@ -149,10 +104,8 @@ def distributed_monitor(
     model = unwrap(model)
     if not is_initialized():
         return SpectralMonitor(model, store=store, **monitor_kwargs)
-    rank0 = global_rank() == 0
     sharded = any(type(p).__name__ == "DTensor" for p in model.parameters())
-    if not sharded and compute == "rank0" and not rank0:
+    if not sharded and compute == "rank0" and global_rank() != 0:
         return IdleMonitor()
-    store = store if rank0 else None
-    reduce = all_reduce_sum(group) if sharded else None
+    reduce = all_reduce_sum(group) if sharded and group is not None else None
     return SpectralMonitor(model, store=store, reduce=reduce, **monitor_kwargs)

@@ -28,8 +28,8 @@ import torch
 
 from spectral_edge.errors import SpectralEdgeError
 from spectral_edge.integrations._session import MonitorSession
-from spectral_edge.integrations.distributed import global_rank
 from spectral_edge.metrics import numeric_metrics
+from spectral_edge.parallel import global_rank
 from spectral_edge.training_config import describe_optimizers, plain_values
 
 STATE_FILE = "spectral_edge_monitor.pt"

@@ -16,9 +16,11 @@ every event. Every name sits under one namespace so it never collides with the r
 =================================  ===========================================================
 
 Each tracker's package is imported only when that tracker is created, so none is a dependency
-(``pip install 'spectral-edge[trackers]'`` installs TensorBoard; wandb and mlflow are large and
-usually installed already where they are used). A failing tracker warns and never stops training.
-Under torch.distributed, attach trackers on rank 0 only (the adapters do).
+(``pip install 'spectral-edge[trackers]'`` installs all three; the extras ``tensorboard``,
+``wandb`` and ``mlflow`` one each). The tests run the real libraries offline (W&B's offline mode,
+MLflow on a SQLite file) and read back what was logged with the libraries' own readers. A failing
+tracker warns and never stops training. Under torch.distributed, attach trackers on rank 0 only
+(the adapters do).
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ class TensorBoardTracker(Tracker):
     def __init__(self, log_dir=None, writer=None, prefix: str = PREFIX):
         super().__init__(prefix)
         if writer is None:
-            _require("tensorboard", "'spectral-edge[trackers]' (tensorboard)")
+            _require("tensorboard", "'spectral-edge[tensorboard]'")
             from torch.utils.tensorboard import SummaryWriter
 
             writer = SummaryWriter(log_dir=None if log_dir is None else str(log_dir))
@@ -141,7 +143,7 @@ class WandbTracker(Tracker):
 
     def __init__(self, run=None, prefix: str = PREFIX, **init_kwargs):
         super().__init__(prefix)
-        wandb = _require("wandb", "wandb")
+        wandb = _require("wandb", "'spectral-edge[wandb]'")
         self._own = False
         if run is None:
             run = wandb.run
@@ -168,17 +170,19 @@ class WandbTracker(Tracker):
 class MLflowTracker(Tracker):
     """Metrics to MLflow (the active run, or one started here); the regime also as a tag.
 
-    Without a tracking server MLflow writes to ``./mlruns`` (or ``tracking_uri=``).
+    Without a tracking server, give a local store: ``tracking_uri="sqlite:///mlflow.db"``
+    (MLflow 3 refuses a bare ``./mlruns`` directory unless ``MLFLOW_ALLOW_FILE_STORE=true``).
+    ``run_id`` names the run written, for ``MlflowClient().get_metric_history(run_id, name)``.
     """
 
     def __init__(self, tracking_uri=None, prefix: str = PREFIX, **start_run_kwargs):
         super().__init__(prefix)
-        self.mlflow = _require("mlflow", "mlflow")
+        self.mlflow = _require("mlflow", "'spectral-edge[mlflow]'")
         if tracking_uri is not None:
             self.mlflow.set_tracking_uri(str(tracking_uri))
         self._own = self.mlflow.active_run() is None
-        if self._own:
-            self.mlflow.start_run(**start_run_kwargs)
+        run = self.mlflow.start_run(**start_run_kwargs) if self._own else self.mlflow.active_run()
+        self.run_id = run.info.run_id
 
     def write_scalars(self, step, scalars):
         finite = {

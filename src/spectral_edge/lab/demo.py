@@ -20,7 +20,8 @@ default rule, :data:`~spectral_edge.dynamics.early_warning.DEFAULT_RULE`) and it
 comparison, when the best free signal of docs/early-warning.md (the weight norm falling 10 %
 after memorisation, replayed on the same run) would have fired; for the control, whether it
 grokked, its decline measured at the same step, and whether either rule fired (a false alarm).
-Then an HTML report with the curves of both runs is written to ``<out>/report.html``.
+Then an HTML report with the curves of both runs is written to ``<out>/report.html``
+(where matplotlib is installed: the ``plots`` extra; without it the summary says so).
 
 Both runs stop at the same step: ``steps`` (1200), or earlier once the weight-decay run has
 grokked and been followed for ``max(200, grok_step / 2)`` more steps. ``quick`` narrows the MLP
@@ -34,6 +35,7 @@ than the grokking run's; the summary prints both and lets the numbers speak.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import sys
 import time
@@ -163,8 +165,9 @@ def run_demo(out: str = "runs/demo", quick: bool = False, seed: int = 0) -> dict
         torch.set_num_threads(threads)
     summary["wall_s"] = time.monotonic() - t0
     summary["store"] = str(store.path)
-    report = write_demo_report(out_dir / "report.html", summary, store.path)
-    summary["report"] = str(report)
+    summary["report"] = None
+    if importlib.util.find_spec("matplotlib") is not None:  # the plots extra
+        summary["report"] = str(write_demo_report(out_dir / "report.html", summary, store.path))
     print_summary(summary)
     return summary
 
@@ -298,7 +301,10 @@ def print_summary(summary: dict) -> None:
         print(f"  free signal on the control at step {ctl['weight_norm_step']}: a false alarm")
     print("  what the warnings are worth on runs they were not tuned on: docs/early-warning.md")
     print(f"wall time {summary['wall_s']:.0f} s; store {summary['store']}")
-    print(f"report: {summary['report']}")
+    if summary["report"] is not None:
+        print(f"report: {summary['report']}")
+    else:
+        print("report: not written; its figures need matplotlib (spectral-edge[plots])")
 
 
 # --- report ------------------------------------------------------------------------------------

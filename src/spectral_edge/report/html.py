@@ -24,6 +24,7 @@ import base64
 import html
 import io
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,6 +34,8 @@ from typing import Any
 
 from spectral_edge import __version__
 from spectral_edge.errors import SpectralEdgeError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Raw",
@@ -515,6 +518,8 @@ def render_report(
     if predictions is not None and len(pd.DataFrame(predictions)):
         body.extend(_predictions_section(predictions, predictions_source))
     for i, data in enumerate(shown):
+        if len(shown) > 1:  # figures take a second or two a run: say where it is
+            log.info("report: run %d/%d %s", i + 1, len(shown), data.name)
         body.extend(_run_section(data, figures=i < max_runs))
     if len(shown) > max_runs:
         body.append(

@@ -213,9 +213,15 @@ def run_events(data: RunData) -> dict[str, list[int]]:
 
 
 def new_figure(nrows: int = 1, ncols: int = 1, *, figsize=(8.0, 3.4), **kwargs):
-    """``(fig, ax)`` on an Agg canvas, without pyplot."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    """``(fig, ax)`` on an Agg canvas, without pyplot; every figure starts here, so this is
+    where a missing matplotlib becomes one clear error."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise SpectralEdgeError(
+            "drawing figures needs matplotlib: pip install 'spectral-edge[plots]'"
+        ) from None
 
     fig = Figure(figsize=figsize, layout="constrained")
     FigureCanvasAgg(fig)
