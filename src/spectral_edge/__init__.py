@@ -20,7 +20,7 @@ import importlib
 import logging
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from spectral_edge._version import __version__  # its own module: nothing imports the root
 
 # The library logs under "spectral_edge.*" and never configures logging itself: without a
 # handler of the application's, nothing is printed (the command line installs one).

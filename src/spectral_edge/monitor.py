@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from spectral_edge import __version__
+from spectral_edge._version import __version__
 from spectral_edge.core.features import window_features
 from spectral_edge.core.gram import RollingGram
 from spectral_edge.core.sketch import make_sketch

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spectral_edge import __version__
+from spectral_edge._version import __version__
 from spectral_edge.core.spectrum import INTEGER_FEATURES
 from spectral_edge.errors import SpectralEdgeError
 from spectral_edge.lifecycle import effective_status, writer

@@ -51,7 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spectral_edge import __version__
+from spectral_edge._version import __version__
 from spectral_edge.dynamics import PhaseTracker
 from spectral_edge.errors import SpectralEdgeError
 from spectral_edge.lab.presets import TrainConfig, config_from_dict, get_preset, warning_rule
