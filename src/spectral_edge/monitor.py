@@ -44,6 +44,9 @@ from spectral_edge.core.spectrum import K_STAR_VARIANTS, WindowSpectrum
 from spectral_edge.core.stability import adiabatic_regime
 from spectral_edge.dynamics.early_warning import DEFAULT_RULE, EarlyWarning, WarningRule
 from spectral_edge.errors import SpectralEdgeError
+from spectral_edge.learning_rate import LR_POLICIES as LR_POLICIES  # re-exported: public name
+from spectral_edge.learning_rate import check_lr_policy
+from spectral_edge.learning_rate import learning_rate as learning_rate  # re-exported: public name
 from spectral_edge.lifecycle import RunCloser, resumable_run
 from spectral_edge.metrics import canonical_metrics, check_metric_names
 from spectral_edge.parallel import mesh_reduce, unwrap, writes_store
@@ -57,7 +60,6 @@ from spectral_edge.training_config import describe_optimizers
 
 log = logging.getLogger(__name__)
 
-LR_POLICIES = ("first", "max", "mean")
 # Store writes refused by a full disk or read-only store, kept for a retry: about 50 MB at most.
 UNWRITTEN_LIMIT = 10_000
 
@@ -90,10 +92,7 @@ class MonitorConfig:
             raise SpectralEdgeError(
                 f"unknown k_star variant {self.k_star!r}; choose one of {K_STAR_VARIANTS}"
             )
-        if self.lr_policy not in LR_POLICIES:
-            raise SpectralEdgeError(
-                f"unknown lr_policy {self.lr_policy!r}; choose one of {LR_POLICIES}"
-            )
+        check_lr_policy(self.lr_policy)
         if self.ratio_floor is not None and not 0 < self.ratio_floor < 1:
             raise SpectralEdgeError(
                 f"ratio_floor is a fraction of σ_1 in (0, 1), got {self.ratio_floor!r}"
@@ -132,26 +131,6 @@ class WindowRecord:
         if name in feats:
             return feats[name]
         raise AttributeError(name)
-
-
-def learning_rate(optimizers, policy: str = "first") -> float:
-    """The η of the adiabatic parameter when there are several optimizers or parameter groups.
-
-    ``first``: the first group of the first optimizer (the usual single-optimizer case);
-    ``max``/``mean`` over every group of every optimizer (e.g. Muon beside AdamW).
-    """
-    if isinstance(optimizers, torch.optim.Optimizer):
-        optimizers = [optimizers]
-    rates = [float(g["lr"]) for opt in optimizers for g in opt.param_groups]
-    if not rates:
-        return math.nan
-    if policy == "first":
-        return rates[0]
-    if policy == "max":
-        return max(rates)
-    if policy == "mean":
-        return float(np.mean(rates))
-    raise SpectralEdgeError(f"unknown lr_policy {policy!r}; choose one of {LR_POLICIES}")
 
 
 class SpectralMonitor:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from spectral_edge.errors import SpectralEdgeError
 from spectral_edge.integrations.distributed import distributed_monitor
-from spectral_edge.monitor import learning_rate
+from spectral_edge.learning_rate import learning_rate
 from spectral_edge.parallel import global_rank
 
 STATE_VERSION = 1

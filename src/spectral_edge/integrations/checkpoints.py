@@ -51,6 +51,7 @@ import torch
 from torch import nn
 
 from spectral_edge.errors import SpectralEdgeError
+from spectral_edge.learning_rate import saved_learning_rate
 from spectral_edge.monitor import SpectralMonitor
 
 TORCH_SUFFIXES = (".pt", ".pth", ".bin")
@@ -209,16 +210,6 @@ def _safetensors_load(path: Path) -> dict[str, torch.Tensor]:
         ) from None
 
 
-def _group_lr(optimizer_state, path: Path, policy: str) -> float | None:
-    try:
-        rates = [float(g["lr"]) for g in optimizer_state["param_groups"]]
-    except (KeyError, TypeError, ValueError):
-        return None
-    if not rates:
-        return None
-    return {"first": rates[0], "max": max(rates), "mean": float(np.mean(rates))}[policy]
-
-
 def _tensor_dict(obj, path: Path, what: str) -> dict[str, torch.Tensor]:
     if not isinstance(obj, dict) or not obj:
         raise SpectralEdgeError(f"{path}: {what} is not a non-empty dict of tensors")
@@ -240,7 +231,7 @@ def load_checkpoint(ckpt: Checkpoint, lr_policy: str = "first") -> Loaded:
         if not isinstance(payload, dict) or "state_dict" not in payload:
             raise SpectralEdgeError(f"{path}: not a Lightning checkpoint (no 'state_dict')")
         states = payload.get("optimizer_states") or [None]
-        lr = _group_lr(states[0], path, lr_policy) if states[0] is not None else None
+        lr = saved_learning_rate(states[0], lr_policy) if states[0] is not None else None
         step = payload.get("global_step")
         tensors = _tensor_dict(payload["state_dict"], path, "'state_dict'")
         return Loaded(tensors, step, lr, payload)
@@ -249,7 +240,7 @@ def load_checkpoint(ckpt: Checkpoint, lr_policy: str = "first") -> Loaded:
             if isinstance(payload.get(key), dict):
                 step = payload.get("step", payload.get("global_step"))
                 opt = payload.get("optimizer", payload.get("optimizer_state_dict"))
-                lr = _group_lr(opt, path, lr_policy) if isinstance(opt, dict) else None
+                lr = saved_learning_rate(opt, lr_policy) if isinstance(opt, dict) else None
                 step = int(step) if isinstance(step, int | np.integer) else None
                 return Loaded(_tensor_dict(payload[key], path, f"'{key}'"), step, lr, payload)
     return Loaded(_tensor_dict(payload, path, "the file"), None, None)

@@ -35,13 +35,13 @@ import typing
 from dataclasses import asdict, dataclass, fields, replace
 
 from spectral_edge.errors import SpectralEdgeError
+from spectral_edge.learning_rate import LR_POLICIES
 
 TASKS = ("modular", "multitask", "mlp-modular", "dyck", "scan", "language")
 SCHEDULES = ("constant", "cosine")
 OPTIMIZERS = ("adamw", "adam", "sgd", "muon")
 LOSS_REDUCTIONS = ("mean", "sum_centred")
 K_STAR = ("plain", "weighted", "weighted_cut")
-LR_POLICIES = ("first", "max", "mean")
 
 
 @dataclass(frozen=True)
