@@ -42,17 +42,21 @@ import json
 import math
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
 from spectral_edge.errors import SpectralEdgeError
 from spectral_edge.learning_rate import saved_learning_rate
+from spectral_edge.metrics import numeric_metrics
 from spectral_edge.monitor import SpectralMonitor
+from spectral_edge.store import RunStore, open_store
 
 TORCH_SUFFIXES = (".pt", ".pth", ".bin")
 HF_WEIGHTS = (
@@ -371,8 +375,6 @@ def metrics_source(metrics) -> Path | list[str] | None:
 
 def read_metrics_csv(path: Path) -> dict[int, dict[str, float]]:
     """{step: {name: value}} from a CSV with a ``step`` column (one row per logged step)."""
-    import pandas as pd
-
     try:
         frame = pd.read_csv(path)
     except Exception as exc:
@@ -393,8 +395,6 @@ def read_metrics_csv(path: Path) -> dict[int, dict[str, float]]:
 def checkpoint_metrics(loaded: Loaded, keys: list[str] | None) -> dict[str, float]:
     """The metrics one checkpoint carries: ``payload[key]`` for each key (a number, stored under
     the key, or a dict of numbers), else the dict under ``"metrics"`` when there is one."""
-    from spectral_edge.metrics import numeric_metrics
-
     payload = loaded.payload or {}
     out: dict[str, float] = {}
     for key in keys if keys is not None else ["metrics"]:
@@ -409,8 +409,6 @@ def checkpoint_metrics(loaded: Loaded, keys: list[str] | None) -> dict[str, floa
 def history_metrics(log_history: list | None) -> dict[int, dict[str, float]]:
     """{step: metrics} of a Hugging Face ``log_history`` (loss, eval_loss, ...), without the
     end-of-training summary (see :func:`spectral_edge.metrics.numeric_metrics`)."""
-    from spectral_edge.metrics import numeric_metrics
-
     out: dict[int, dict[str, float]] = {}
     for entry in log_history or []:
         if not isinstance(entry, dict) or not isinstance(entry.get("step"), int):
@@ -583,8 +581,6 @@ def _default_name(paths) -> str:
 
 def _write(monitor, recorder: _Recorder, store, name: str, overwrite: bool, analysis: dict):
     """Create the run only now that every checkpoint was read; a failure marks it failed."""
-    from spectral_edge.store import RunStore, open_store
-
     if not isinstance(store, RunStore):
         store = open_store(store)
     config = {"monitor": monitor.describe(), "analyze": analysis}
@@ -626,8 +622,6 @@ def print_progress(i: int, n: int, step: int, path: Path) -> None:
 
     Redrawn in place on a terminal; one line per checkpoint when stderr is a file or a pipe.
     """
-    import sys
-
     width = 20
     done = math.floor(width * i / n)
     line = f"analyze [{'#' * done}{'.' * (width - done)}] {i}/{n} step {step} {path.name}"

@@ -25,6 +25,7 @@ tracker warns and never stops training. Under torch.distributed, attach trackers
 
 from __future__ import annotations
 
+import importlib
 import math
 import warnings
 from collections import Counter
@@ -52,8 +53,6 @@ def window_scalars(features, prefix: str = PREFIX) -> dict[str, float]:
 
 
 def _require(module: str, extra: str):
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError:
