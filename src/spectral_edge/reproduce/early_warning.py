@@ -369,6 +369,42 @@ def markdown_table(table: dict, group: str | None = None) -> str:
     return "\n".join(lines)
 
 
+# the candidates of the compact per-family table: the default, the thesis' own rules, the best
+# free baselines and the peer
+HEADLINE = (
+    "g23_share",
+    "k_star",
+    "g23 peak-decline (a priori)",
+    "commutator onset (a priori)",
+    "weight_norm",
+    "test_loss",
+    "test_acc",
+    "llc",
+)
+
+
+def family_table(table: dict, groups: Sequence[str], candidates: Sequence[str] = HEADLINE) -> str:
+    """One row per family group, one column per candidate: "in time k/n · fired k/n".
+
+    >>> entry = {"groups": {"f": {"in_time": 2, "n_grokking": 3, "fired": 0, "n_controls": 3}}}
+    >>> print(family_table({"weight_norm": entry}, ["f"], ["weight_norm"]))
+    | family | weight_norm |
+    |---|---|
+    | f | 2/3 · 0/3 |
+    """
+    names = [c for c in candidates if c in table]
+    lines = ["| family | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for group in groups:
+        cells = []
+        for c in names:
+            s = table[c]["groups"][group]
+            grok = f"{s['in_time']}/{s['n_grokking']}" if s["n_grokking"] else "–"
+            ctl = f"{s['fired']}/{s['n_controls']}" if s["n_controls"] else "–"
+            cells.append(f"{grok} · {ctl}")
+        lines.append(f"| {group} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 # --- the commands -------------------------------------------------------------------------------
 
 # the families of docs/early-warning.md, grouped for the tables
@@ -434,6 +470,10 @@ def score_store(store, rules_path, out_dir, *, llc_dir=None, stream=None) -> dic
         for c, e in table.items()
     }
     parts = ["## All scoring runs\n", markdown_table(table)]
+    parts += [
+        "\n## Per family: grokking runs warned in time · controls that fired\n",
+        family_table(table, list(GROUPS)),
+    ]
     for group in GROUPS:
         parts += [f"\n## {group}\n", markdown_table(table, group)]
     llc_runs = with_llc(runs)
@@ -521,11 +561,13 @@ def _json_default(x):
 
 __all__ = [
     "GROUPS",
+    "HEADLINE",
     "RunSeries",
     "score_store",
     "tune_store",
     "all_candidates",
     "candidate_rules",
+    "family_table",
     "curve",
     "evaluate",
     "key_test",
@@ -538,4 +580,5 @@ __all__ = [
     "series_from_frames",
     "tune",
     "wilson",
+    "with_llc",
 ]
