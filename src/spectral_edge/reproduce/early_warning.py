@@ -499,6 +499,20 @@ def score_store(store, rules_path, out_dir, *, llc_dir=None, stream=None) -> dic
     return table
 
 
+def _frontier(points):
+    """The upper-left envelope of (false-alarm rate, in-time rate) points, from (0, 0).
+
+    >>> _frontier([(0.5, 0.2), (0.0, 0.4), (0.2, 0.1), (0.8, 0.9)])
+    [(0.0, 0.4), (0.8, 0.9), (1.0, 0.9)]
+    """
+    out, best = [], 0.0
+    for x, y in sorted(points):
+        if y > best or not out:
+            best = max(best, y)
+            out.append((x, best))
+    return out + [(1.0, best)]
+
+
 def _figures(table, curves, out_dir: Path) -> None:
     import matplotlib
 
@@ -516,7 +530,10 @@ def _figures(table, curves, out_dir: Path) -> None:
             pts = [(c["false_alarm_rate"], c["in_time_rate"]) for c in curves[name]]
             pts = sorted((x, y) for x, y in pts if x is not None and y is not None)
             if pts:
-                ax.plot(*zip(*pts, strict=True), marker="o", ms=3, label=name)
+                # every rule of the grid as a point; the line is the best in-time rate reachable
+                # at each false-alarm rate (rise and fall rules mixed, so no single sweep order)
+                (line,) = ax.step(*zip(*_frontier(pts), strict=True), where="post", label=name)
+                ax.plot(*zip(*pts, strict=True), "o", ms=3, color=line.get_color(), alpha=0.5)
         ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls="--")
         ax.axvline(0.1, color="0.85", lw=0.8)
         ax.axhline(0.9, color="0.85", lw=0.8)
