@@ -8,6 +8,9 @@ model, the monitor or the run store, so the same code scores a live run and a st
   :func:`collapse_sensitivity`.
 - :mod:`.grokking`: :func:`grokking_step`, :func:`gap_decline`, :func:`k_star_at`,
   :func:`grokking_summary`, :func:`compare_with_control`.
+- :mod:`.summary`: :func:`run_summary`, the one per-run summary (grokking, decline, k*,
+  memorisation, the replayed early warning and its lead) that the demo, the report and the
+  reproduction share; :func:`summary_from_frames`, its Table 7 row.
 - :mod:`.warning`: :class:`GapWarning` with :class:`GapWarningConfig`, :func:`lead_time`,
   :func:`false_alarm_rate`, :func:`warning_report`.
 """
@@ -19,7 +22,6 @@ from spectral_edge.dynamics.grokking import (
     grokking_summary,
     k_star_at,
     shows_gap_dynamics,
-    summary_from_frames,
 )
 from spectral_edge.dynamics.phases import (
     PhaseResult,
@@ -29,6 +31,7 @@ from spectral_edge.dynamics.phases import (
     detect_phases_frame,
     min_windows,
 )
+from spectral_edge.dynamics.summary import run_summary, summary_from_frames
 from spectral_edge.dynamics.warning import (
     GapWarning,
     GapWarningConfig,
@@ -55,6 +58,7 @@ __all__ = [
     "k_star_at",
     "lead_time",
     "min_windows",
+    "run_summary",
     "shows_gap_dynamics",
     "summary_from_frames",
     "warning_report",

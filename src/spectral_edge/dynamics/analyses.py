@@ -30,7 +30,6 @@ import pandas as pd
 
 from spectral_edge.dynamics.commutator import commutator_onset
 from spectral_edge.dynamics.gapflow import gap_flow_regression
-from spectral_edge.dynamics.grokking import summary_from_frames
 from spectral_edge.dynamics.lags import granger_test, lag_analysis, lag_flip
 from spectral_edge.dynamics.ode import fit_gap_flow, fit_signal_strength
 from spectral_edge.dynamics.phases import detect_phases_frame, full_windows, phase_settings
@@ -39,6 +38,7 @@ from spectral_edge.dynamics.stability_analysis import (
     alpha_hierarchy,
     davis_kahan_check,
 )
+from spectral_edge.dynamics.summary import summary_from_frames
 from spectral_edge.errors import SpectralEdgeError
 from spectral_edge.metrics import declared_names, find_metric
 
