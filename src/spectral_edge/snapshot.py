@@ -5,7 +5,7 @@ the same model always gives the same layout and global indices (which key the sk
 on registration order. Tied weights appear once (``named_parameters`` deduplicates them) and
 buffers such as causal masks are never parameters, so they are excluded by construction.
 
-Selections (THESIS.md section 1):
+Selections (docs/thesis.md §1):
 
 * ``"all"``: every trainable parameter.
 * ``"attention"``: the weight matrices W_Q, W_K, W_V, W_O (fused or not, self- and

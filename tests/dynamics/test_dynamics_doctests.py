@@ -13,7 +13,9 @@ import spectral_edge.dynamics.summary as summary
 import spectral_edge.dynamics.warning as warning
 
 
-@pytest.mark.parametrize("module", [series, phases, grokking, summary, warning], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module", [series, phases, grokking, summary, warning], ids=lambda m: m.__name__
+)
 def test_doctests(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0

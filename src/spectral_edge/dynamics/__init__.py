@@ -1,6 +1,6 @@
 """Dynamics of the spectral edge: phases of R(t), grokking quantities and an online warning.
 
-Pure analyses of the monitor's per-window series (THESIS.md section 4). They take arrays or
+Pure analyses of the monitor's per-window series (docs/thesis.md §4). They take arrays or
 pandas DataFrames (the monitor's ``to_dataframe()`` or a stored run's windows) and never touch a
 model, the monitor or the run store, so the same code scores a live run and a stored one.
 

@@ -1,4 +1,4 @@
-"""The commutator defect: how much the order of two SGD steps matters (THESIS.md §4, baseline).
+"""The commutator defect: how much the order of two SGD steps matters (docs/thesis.md §4, baseline).
 
 Two training minibatches A and B, plain SGD with a small probe step η_c (1e-3):
 

@@ -1,4 +1,4 @@
-"""Spectral loss decomposition against mode ablation (THESIS.md §5, prediction T8).
+"""Spectral loss decomposition against mode ablation (docs/thesis.md §5, prediction T8).
 
 The window's updates X (W×P, rows δ_i, parameter order as in :mod:`._model`) have the Gram
 G = XXᵀ = UΛUᵀ and mode directions v_j = Xᵀu_j/σ_j (unit vectors in R^P). Each mode carries a

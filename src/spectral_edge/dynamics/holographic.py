@@ -1,4 +1,4 @@
-"""Holographic encoding and the execution manifold (THESIS.md §5, C10–C11).
+"""Holographic encoding and the execution manifold (docs/thesis.md §5, C10–C11).
 
 An edge event is rank-1 in function space but dense in parameters: its direction v (a mode
 direction v_j = Xᵀu_j/σ_j, or any P-vector) spreads over many coordinates. Two measures of

@@ -12,7 +12,7 @@ whoever asks. Its definitions are those of :mod:`.grokking` and :mod:`.early_war
   ``settle_accuracy`` (:func:`~.early_warning.memorised_step`);
 - g23 decline D = max{g23(w) : w ≤ t} / g23(last window ≤ t) and k* at t, read at
   t = t_grok, or at ``reference_step`` for a run that did not grok (a control is read at the
-  grokking step of the run it controls) (docs/definitions.md, "Grokking");
+  grokking step of the run it controls) (docs/thesis.md §4);
 - the warning: the step at which the early-warning rule fires when the run is replayed through
   the online object a live monitor uses (:func:`~.early_warning.replay`), so the summary and a
   live monitor cannot disagree; lead = t_grok − t_warning (:func:`~.warning.lead_time`).

@@ -1,15 +1,15 @@
 """The main job: watch the spectral edge while modular addition groks, beside a control.
 
-``spectral-edge demo`` (or :func:`run_demo`) trains the embedding MLP of MEASURED.md on
-(a + b) mod 59, half the pairs for training, full batch, AdamW β (0.9, 0.98), twice with the same
-seed and the same cadence: once with weight decay 1.0 (it groks) and once with weight decay 0
-(the control: it memorises and does not generalise in the same number of steps). The two runs
-advance in turns of ``eval_every`` steps, so both are shown live, and every event of the monitor
-(R rising, holding a plateau, collapsing; the early warning; grokking) is printed the moment it
-happens.
+``spectral-edge demo`` (or :func:`run_demo`) trains the embedding MLP of docs/measurements.md
+("Before the project") on (a + b) mod 59, half the pairs for training, full batch, AdamW β (0.9,
+0.98), twice with the same seed and the same cadence: once with weight decay 1.0 (it groks) and once
+with weight decay 0 (the control: it memorises and does not generalise in the same number of steps).
+The two runs advance in turns of ``eval_every`` steps, so both are shown live, and every event of
+the monitor (R rising, holding a plateau, collapsing; the early warning; grokking) is printed the
+moment it happens.
 
-Learning rate: 1e-2, not MEASURED.md's 3e-3: on this machine it groks in about 400 steps instead
-of about 900 (measured here, seed 0), and the weight-decay-0 control still stays at 0 % test
+Learning rate: 1e-2, not the 3e-3 measured there: on this machine it groks in about 400 steps
+instead of about 900 (measured here, seed 0), and the weight-decay-0 control still stays at 0 % test
 accuracy through 800 steps.
 
 The monitor watches all parameters (P = 97,595), exact Gram, W = 10, a snapshot every 10 steps.

@@ -4,7 +4,7 @@ A preset is a complete :class:`TrainConfig`; ``--set key=value`` (:func:`parse_o
 single fields with type and range checks, so a typo is a one-line :class:`SpectralEdgeError`
 naming the closest key instead of a silently ignored option.
 
-Paper configurations (THESIS.md section 7), named after the family; they need a GPU or hours of
+Paper configurations (docs/thesis.md §7), named after the family; they need a GPU or hours of
 CPU and are meant for a GPU machine:
 
 ``modarith-add``, ``modarith-sub``, ``modarith-mul``, ``modarith-sq`` (a² + b²; also
@@ -18,10 +18,10 @@ not reproductions, even at the paper's model shape.
 
 CPU-sized variants (minutes on a laptop core):
 
-- ``modadd-cpu``: the embedding MLP of MEASURED.md, p = 59, train fraction 0.5, AdamW lr 3e-3,
-  β (0.9, 0.98), wd 1.0, full batch; groks in about 900 steps. ``modadd-cpu-wd0`` is its
-  weight-decay-0 control with the identical cadence.
-- ``modadd-tf-cpu``: the one-layer transformer of MEASURED.md (p = 97, fraction 0.5, lr 1e-3).
+- ``modadd-cpu``: the embedding MLP (docs/measurements.md, "Before the project"), p = 59, train
+  fraction 0.5, AdamW lr 3e-3, β (0.9, 0.98), wd 1.0, full batch; groks in about 900 steps.
+  ``modadd-cpu-wd0`` is its weight-decay-0 control with the identical cadence.
+- ``modadd-tf-cpu``: the one-layer transformer measured there (p = 97, fraction 0.5, lr 1e-3).
 - ``dyck-cpu``, ``scan-cpu``: the paper models narrowed (1 layer, d 64) for a CPU.
 - ``lm-tiny``: the ``tiny`` GPT on the generated stories; ``lm-shift-cpu`` switches to the
   report corpus mid-run (a distribution shift).
@@ -241,7 +241,7 @@ _MODADD_CPU = TrainConfig(
     monitor_every=25,
     monitor_params="all",
     scaled_down=True,
-    note="MEASURED.md embedding MLP: p=59, fraction 0.5, full batch; groks in ~900 steps",
+    note="embedding MLP of docs/measurements.md: p=59, fraction 0.5, full batch; groks ~900 steps",
 )
 
 PRESETS: dict[str, TrainConfig] = {
@@ -368,7 +368,7 @@ PRESETS: dict[str, TrainConfig] = {
         lr=1e-3,
         steps=2000,
         monitor_params="attention",
-        note="MEASURED.md one-layer transformer, p=97, fraction 0.5; groks 500-1,450 steps",
+        note="one-layer transformer of docs/measurements.md, p=97, fraction 0.5; groks 500-1,450",
     ),
     "dyck-cpu": TrainConfig(
         task="dyck",
