@@ -31,7 +31,6 @@ from torch import nn
 
 from spectral_edge.errors import SpectralEdgeError
 
-KEYWORDS = ("all", "attention", "trunk")
 _ATTENTION = re.compile(r"(^|\.)[^.]*(attn|attention)[^.]*\.", re.IGNORECASE)
 # Names that mark an embedding or a normalisation layer, for parameters whose module type says
 # nothing (a bare ``pos_emb`` parameter, a custom RMSNorm class). Matched against the module's own

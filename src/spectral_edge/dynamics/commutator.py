@@ -42,7 +42,6 @@ __all__ = [
 ]
 
 PROBE_LR = 1e-3
-PAIRS = 5
 
 
 def _check_lr(lr: float) -> float:

@@ -28,7 +28,6 @@ carries a ``gid``:
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -790,11 +789,3 @@ def plot_sketch_accuracy(
     _log_ticks(ax)
     _legend(ax)
     return fig, ax
-
-
-def _finite_or_none(x) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None

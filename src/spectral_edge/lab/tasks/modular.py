@@ -53,10 +53,6 @@ OPERATIONS: dict[str, Callable[[Tensor, Tensor, int], Tensor]] = {
     "a3_ab": lambda a, b, p: (a * a % p * a % p + a * b % p) % p,
 }
 
-#: The operations the companion paper found to grok; the other two stay memorised.
-GROKKING_OPERATIONS = ("add", "sub", "mul", "a2_b2")
-
-
 @dataclass(frozen=True)
 class ModularData:
     """A split modular-arithmetic data set.
