@@ -8,9 +8,10 @@ window step with the result as evidence (and, with ``to_config=True``, under
 a failing analysis raises :class:`SpectralEdgeError` and leaves the store as it was, and a batch
 of analyses (:func:`run_analyses`) writes nothing unless all of them succeed.
 
-Analyses that need a model (the commutator defect, Hessian Lanczos, the loss decomposition,
-holographic encoding) are called from Python with the model; their results are stored with
-:func:`record_analysis`, through the same validation.
+Measurements that need a model (the commutator defect, Hessian Lanczos, the loss
+decomposition, holographic encoding: :mod:`spectral_edge.reproduce.probes`) are called from
+Python with the model; their results are stored with :func:`record_analysis`, through the same
+validation.
 
 Command line: ``spectral-edge dynamics STORE RUN ANALYSIS [--set KEY=VALUE ...] [--dry-run]
 [--to-config] [--json]`` (:func:`spectral_edge.cli.cmd_dynamics`); ``ANALYSIS`` may be ``list`` or

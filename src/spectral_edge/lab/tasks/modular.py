@@ -53,6 +53,7 @@ OPERATIONS: dict[str, Callable[[Tensor, Tensor, int], Tensor]] = {
     "a3_ab": lambda a, b, p: (a * a % p * a % p + a * b % p) % p,
 }
 
+
 @dataclass(frozen=True)
 class ModularData:
     """A split modular-arithmetic data set.
