@@ -295,7 +295,7 @@ def print_summary(summary: dict) -> None:
 
 
 def write_demo_report(path, summary: dict, store_path) -> Path:
-    from spectral_edge.report.html import Raw
+    from spectral_edge.report import Raw, write_report
 
     rows = []
     for key, name in (("wd", "weight decay 1"), ("control", "weight decay 0 (control)")):
@@ -333,8 +333,6 @@ def write_demo_report(path, summary: dict, store_path) -> Path:
         f"comparison; lead = grokking step - warning step. Wall time {summary['wall_s']:.0f} s. "
         "Below: both runs compared, then each run's figures, configuration and definitions."
     )
-    from spectral_edge.report import write_report
-
     return write_report(
         store_path,
         path,

@@ -18,7 +18,13 @@ import pandas as pd
 from spectral_edge.dynamics.summary import recorded_rule
 from spectral_edge.dynamics.summary import run_summary as dynamics_run_summary
 from spectral_edge.metrics import declared_names
-from spectral_edge.report.plots import RunData, _section, load_run_data, phase_result, run_events
+from spectral_edge.report.plots import (
+    RunData,
+    config_section,
+    load_run_data,
+    phase_result,
+    run_events,
+)
 
 __all__ = ["REGIMES", "checkpoint_spacing", "partial_reasons", "run_summary", "selection"]
 
@@ -27,7 +33,7 @@ REGIMES = ("plateau", "transition", "forgetting")
 
 def selection(config: Mapping) -> dict[str, Any]:
     """What the monitor watched and how: W, cadence, parameters, sketch, k* variant."""
-    m = _section(config, "monitor")
+    m = config_section(config, "monitor")
     sketch = m.get("sketch_dim")
     return {
         "W (window)": m.get("window"),
@@ -44,7 +50,7 @@ def checkpoint_spacing(config: Mapping) -> str | None:
     """For a run analysed from checkpoints (``spectral-edge analyze``), the steps between them,
     e.g. ``"40 steps (checkpoints)"``: there every update spans one checkpoint interval, while
     the monitor's own ``every`` is 1 (each checkpoint is one snapshot). None otherwise."""
-    steps = _section(config, "analyze").get("steps")
+    steps = config_section(config, "analyze").get("steps")
     if not isinstance(steps, list) or len(steps) < 2:
         return None
     try:
@@ -83,8 +89,8 @@ def run_summary(source) -> dict[str, Any]:
     events the monitor stored. The phases and the A regimes are the report's own."""
     data = load_run_data(source)
     w = data.windows
-    train = _section(data.config, "train")
-    monitor = _section(data.config, "monitor")
+    train = config_section(data.config, "train")
+    monitor = config_section(data.config, "monitor")
     out: dict[str, Any] = {"run": data.name, "status": data.status or "-"}
     out["windows"] = int(len(w))
     out["steps"] = f"{int(w['step'].min())}–{int(w['step'].max())}" if len(w) else None
@@ -129,7 +135,7 @@ def run_summary(source) -> dict[str, Any]:
 
 def _dynamics_summary(data: RunData) -> dict[str, Any]:
     """:func:`spectral_edge.dynamics.summary.run_summary` with the run's recorded settings."""
-    monitor = _section(data.config, "monitor")
+    monitor = config_section(data.config, "monitor")
     window = monitor.get("window")
     return dynamics_run_summary(
         data.windows,
@@ -137,7 +143,7 @@ def _dynamics_summary(data: RunData) -> dict[str, Any]:
         window=int(window) if window else None,
         every=int(monitor.get("every") or 1),
         rule=recorded_rule(data.config),
-        threshold=float(_section(data.config, "train").get("grok_threshold", 0.95)),
+        threshold=float(config_section(data.config, "train").get("grok_threshold", 0.95)),
         metric_names=declared_names(data.config),
         label=data.name,
     )
