@@ -219,7 +219,7 @@ _MODARITH = TrainConfig(
     monitor_every=100,
     monitor_window=10,
     monitor_params="attention",
-    note="THESIS section 7, modular arithmetic (seeds 42, 137, 2024); groks ~2-4k steps",
+    note="docs/thesis.md §7, modular arithmetic (seeds 42, 137, 2024); groks ~2-4k steps",
 )
 
 _MODADD_CPU = TrainConfig(
@@ -256,7 +256,7 @@ PRESETS: dict[str, TrainConfig] = {
         task="multitask",
         ops="add,mul",
         monitor_params="all",
-        note="THESIS section 7, multi-task mod-arith: shared trunk, one head per task; wd 0-1",
+        note="docs/thesis.md §7, multi-task mod-arith: shared trunk, one head per task; wd 0-1",
     ),
     "dyck": TrainConfig(
         task="dyck",
@@ -274,7 +274,7 @@ PRESETS: dict[str, TrainConfig] = {
         monitor_every=100,
         monitor_window=5,
         monitor_params="attention",
-        note="THESIS section 7, Dyck-1 depth; groks 600-1,400 steps",
+        note="docs/thesis.md §7, Dyck-1 depth; groks 600-1,400 steps",
     ),
     "scan": TrainConfig(
         task="scan",
@@ -291,7 +291,7 @@ PRESETS: dict[str, TrainConfig] = {
         monitor_every=200,
         monitor_window=5,
         monitor_params="attention",
-        note="THESIS section 7, SCAN simple split; sequence accuracy (teacher-forced argmax)",
+        note="docs/thesis.md §7, SCAN simple split; sequence accuracy (teacher-forced argmax)",
     ),
     "tinystories-51m": TrainConfig(
         task="language",
@@ -357,7 +357,7 @@ PRESETS: dict[str, TrainConfig] = {
         monitor_every=1,
         monitor_window=20,
         monitor_params="all",
-        note="THESIS section 7, two-layer x^2 MLP, MSE, full-batch Adam (one step = one epoch)",
+        note="docs/thesis.md §7, two-layer x^2 MLP, MSE, full-batch Adam (one step = one epoch)",
     ),
     "modadd-cpu": _MODADD_CPU,
     "modadd-cpu-wd0": replace(_MODADD_CPU, weight_decay=0.0, note="wd-0 control of modadd-cpu"),

@@ -1,6 +1,6 @@
 """Multilayer perceptrons for modular arithmetic.
 
-:class:`QuadraticMLP` is the two-layer MLP of the MLP companion paper (THESIS §7, last row):
+:class:`QuadraticMLP` is the two-layer MLP of the MLP companion paper (docs/thesis.md §7, last row):
 one-hot ``a`` and ``b`` concatenated (``2p`` inputs) → ``width`` (2048) units with the activation
 x² → ``p`` outputs, trained with MSE on one-hot targets. No biases: with one-hot inputs a bias only
 duplicates a column of the first matrix, and the analytic treatments of this model (Gromov 2023)

@@ -1,8 +1,8 @@
 """Small transformer encoders of the grokking papers.
 
 :class:`SmallTransformer` is the model of the modular-arithmetic and Dyck companion papers
-(THESIS §7): token and learned position embeddings, ``n_layers`` pre-norm blocks (d 128, 4 heads,
-d_ff 256, GELU), a final LayerNorm and a linear head. The read-out is
+(docs/thesis.md §7): token and learned position embeddings, ``n_layers`` pre-norm blocks (d 128, 4
+heads, d_ff 256, GELU), a final LayerNorm and a linear head. The read-out is
 
 - ``"first"``: logits from position 0 (mod-arith: the paper reads the class off the first token;
   with bidirectional attention position 0 sees the whole ``[a, b, =]``),
