@@ -13,6 +13,12 @@ model, the monitor or the run store, so the same code scores a live run and a st
   reproduction share; :func:`summary_from_frames`, its Table 7 row.
 - :mod:`.warning`: :class:`GapWarning` with :class:`GapWarningConfig`, :func:`lead_time`,
   :func:`false_alarm_rate`, :func:`warning_report`.
+- :mod:`.early_warning`: the early-warning rule the monitor runs online and :func:`replay` offline.
+
+The measurements that run a model to produce some of these series (the commutator defect, the
+Hessian's eigenvalues, the loss decomposition, holographic encoding) are
+:mod:`spectral_edge.reproduce.probes`; the pure rules on their output stay here
+(:func:`~.commutator.commutator_onset`, :func:`~.hessian.krylov_bound`).
 """
 
 from spectral_edge.dynamics.grokking import (

@@ -1,7 +1,9 @@
 """One run in one row: grokking, the g23 decline, k*, memorisation and the early warning.
 
 :func:`run_summary` is the per-run summary every reader of a run shares: the demo's closing
-lines, the report's table, the reproduction's C1 pairs and ``scripts/c1_pairs.py``. It is a pure
+lines, the report's table, and the grokking step and warning of the reproduction's C1 pairs (and
+so of ``scripts/c1_pairs.py``; the author's and the paired declines of C1 over full windows are
+readings of their own, in :mod:`spectral_edge.reproduce.measures`). It is a pure
 function of the run's stored frames (windows and metrics, as ``run.windows()`` /
 ``run.metrics()`` or the monitor's ``to_dataframe()`` return them), so the same numbers come out
 whoever asks. Its definitions are those of :mod:`.grokking` and :mod:`.early_warning`:
