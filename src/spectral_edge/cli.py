@@ -7,6 +7,7 @@ traceback, with exit status 2.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from spectral_edge import __version__
@@ -89,9 +90,60 @@ def cmd_demo(args) -> None:
 
 def cmd_dynamics(args) -> None:
     """Run dynamics analyses on a stored run; see spectral_edge.dynamics.analyses."""
-    from spectral_edge.dynamics.analyses import cli
+    from spectral_edge.dynamics.analyses import ANALYSES, record_results, result_line, run_analyses
+    from spectral_edge.store import open_store
 
-    cli(args)
+    if args.analysis == "list":
+        for a in ANALYSES.values():
+            opts = ", ".join(f"{k}={v}" for k, v in a.options.items())
+            print(f"{a.name:18} {a.description}" + (f" [{opts}]" if opts else ""))
+        return
+    names = [n.strip() for n in args.analysis.split(",") if n.strip()]
+    options: dict[str, dict] = {n: {} for n in names}
+    for item in args.set:
+        if "=" not in item:
+            raise SpectralEdgeError(f"--set takes KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        if "." in key:
+            target, key = key.split(".", 1)
+        elif len(names) == 1:
+            target = names[0]
+        else:
+            raise SpectralEdgeError("with several analyses, name the target: --set NAME.KEY=VALUE")
+        if target not in options:
+            raise SpectralEdgeError(f"--set names analysis {target!r}, which was not requested")
+        options[target][key.strip()] = _option_value(value.strip())
+    with open_store(args.store, read_only=args.dry_run) as store:
+        run = store.run(args.run)
+        results = run_analyses(run, names, write=False, options=options)
+        written = 0 if args.dry_run else record_results(run, results, to_config=args.to_config)
+    if args.json:  # one JSON document on stdout, whatever the number of analyses
+        print(json.dumps(results, indent=2))
+    else:
+        for name, result in results.items():
+            print(result_line(name, result))
+    if not args.dry_run:
+        again = len(results) - written
+        print(
+            f"recorded {written} analysis event(s) in run {run.name!r}"
+            + (f"; {again} already recorded with the same result" if again else ""),
+            file=sys.stderr if args.json else sys.stdout,
+        )
+
+
+def _option_value(text: str):
+    """An analysis option from ``--set``: int, float, bool, None or the text itself."""
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    return text
 
 
 def cmd_reproduce(args) -> None:

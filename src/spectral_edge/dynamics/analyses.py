@@ -8,20 +8,21 @@ window step with the result as evidence (and, with ``to_config=True``, under
 a failing analysis raises :class:`SpectralEdgeError` and leaves the store as it was, and a batch
 of analyses (:func:`run_analyses`) writes nothing unless all of them succeed.
 
-Analyses that need a model (the commutator defect, Hessian Lanczos, the loss decomposition,
-holographic encoding) are called from Python with the model; their results are stored with
-:func:`record_analysis`, through the same validation.
+Measurements that need a model (the commutator defect, Hessian Lanczos, the loss
+decomposition, holographic encoding: :mod:`spectral_edge.reproduce.probes`) are called from
+Python with the model; their results are stored with :func:`record_analysis`, through the same
+validation.
 
 Command line: ``spectral-edge dynamics STORE RUN ANALYSIS [--set KEY=VALUE ...] [--dry-run]
-[--to-config] [--json]``; ``ANALYSIS`` may be ``list`` or several names separated by commas.
+[--to-config] [--json]`` (:func:`spectral_edge.cli.cmd_dynamics`); ``ANALYSIS`` may be ``list`` or
+several names separated by commas.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import sys
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -30,7 +31,6 @@ import pandas as pd
 
 from spectral_edge.dynamics.commutator import commutator_onset
 from spectral_edge.dynamics.gapflow import gap_flow_regression
-from spectral_edge.dynamics.grokking import summary_from_frames
 from spectral_edge.dynamics.lags import granger_test, lag_analysis, lag_flip
 from spectral_edge.dynamics.ode import fit_gap_flow, fit_signal_strength
 from spectral_edge.dynamics.phases import detect_phases_frame, full_windows, phase_settings
@@ -39,6 +39,7 @@ from spectral_edge.dynamics.stability_analysis import (
     alpha_hierarchy,
     davis_kahan_check,
 )
+from spectral_edge.dynamics.summary import summary_from_frames
 from spectral_edge.errors import SpectralEdgeError
 from spectral_edge.metrics import declared_names, find_metric
 
@@ -48,6 +49,8 @@ __all__ = [
     "cli",
     "configure_parser",
     "record_analysis",
+    "record_results",
+    "result_line",
     "run_analyses",
     "run_analysis",
 ]
@@ -412,7 +415,7 @@ def _scalars(result: Mapping, limit: int = 4) -> str:
     )
 
 
-def _message(name: str, result: dict) -> str:
+def result_line(name: str, result: dict) -> str:
     """One line: the result's headline numbers, and those of each sub-result (a Granger test's
     two directions), so that the terminal shows the statistics and not only the settings."""
     parts = [_scalars(result)] if _scalars(result) else []
@@ -488,14 +491,17 @@ def run_analyses(
         result["options"] = _jsonable(_options(analysis, options.get(name, {})))
         results[name] = result
     if write:
-        _write(run, _entries(run, results), to_config)
+        record_results(run, results, to_config=to_config)
     return results
 
 
-def _entries(run, results: Mapping[str, dict]) -> list[tuple[str, int, str, dict]]:
-    """(name, step, message, evidence) of each result: events at the run's last window step."""
+def record_results(run, results: Mapping[str, dict], *, to_config: bool = False) -> int:
+    """Record results of :func:`run_analyses` (computed with ``write=False``) as events at the
+    run's last window step; returns how many were new (a result already recorded at that step
+    is not written twice)."""
     step = _step_of(run)
-    return [(name, step, _message(name, result), result) for name, result in results.items()]
+    entries = [(name, step, result_line(name, r), r) for name, r in results.items()]
+    return _write(run, entries, to_config)
 
 
 def run_analysis(run, name: str, *, write: bool = True, to_config: bool = False, **options):
@@ -522,72 +528,33 @@ def record_analysis(
         raise SpectralEdgeError("an analysis needs a non-empty name")
     clean = _validated(name, result)
     step = _step_of(run) if step is None else int(step)
-    _write(run, [(name, step, message or _message(name, clean), clean)], to_config)
+    _write(run, [(name, step, message or result_line(name, clean), clean)], to_config)
     return clean
 
 
-# -- command line -------------------------------------------------------------------------------
+# -- deprecated: the command line lives in spectral_edge.cli -------------------------------------
 
 
-def _parse_value(text: str):
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
-    return text
-
-
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``spectral-edge dynamics``; they are defined in :mod:`spectral_edge.cli`,
-    which must not import the analyses (and torch) to print its help."""
-    from spectral_edge.cli import dynamics_arguments
+def configure_parser(parser) -> None:
+    """Deprecated: :func:`spectral_edge.cli.dynamics_arguments`."""
+    warnings.warn(
+        "spectral_edge.dynamics.analyses.configure_parser is deprecated; use "
+        "spectral_edge.cli.dynamics_arguments",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    from spectral_edge.cli import dynamics_arguments  # the command line imports the analyses
 
     dynamics_arguments(parser)
 
 
 def cli(args) -> None:
-    """Run ``spectral-edge dynamics`` with parsed ``args``."""
-    from spectral_edge.store import open_store
+    """Deprecated: :func:`spectral_edge.cli.cmd_dynamics`."""
+    warnings.warn(
+        "spectral_edge.dynamics.analyses.cli is deprecated; use spectral_edge.cli.cmd_dynamics",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    from spectral_edge.cli import cmd_dynamics  # the command line imports the analyses
 
-    if args.analysis == "list":
-        for a in ANALYSES.values():
-            opts = ", ".join(f"{k}={v}" for k, v in a.options.items())
-            print(f"{a.name:18} {a.description}" + (f" [{opts}]" if opts else ""))
-        return
-    names = [n.strip() for n in args.analysis.split(",") if n.strip()]
-    options: dict[str, dict] = {n: {} for n in names}
-    for item in args.set:
-        if "=" not in item:
-            raise SpectralEdgeError(f"--set takes KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        if "." in key:
-            target, key = key.split(".", 1)
-        elif len(names) == 1:
-            target = names[0]
-        else:
-            raise SpectralEdgeError("with several analyses, name the target: --set NAME.KEY=VALUE")
-        if target not in options:
-            raise SpectralEdgeError(f"--set names analysis {target!r}, which was not requested")
-        options[target][key.strip()] = _parse_value(value.strip())
-    with open_store(args.store, read_only=args.dry_run) as store:
-        run = store.run(args.run)
-        results = run_analyses(run, names, write=False, options=options)
-        written = 0 if args.dry_run else _write(run, _entries(run, results), args.to_config)
-    if args.json:  # one JSON document on stdout, whatever the number of analyses
-        print(json.dumps(results, indent=2))
-    else:
-        for name, result in results.items():
-            print(_message(name, result))
-    if not args.dry_run:
-        again = len(results) - written
-        print(
-            f"recorded {written} analysis event(s) in run {run.name!r}"
-            + (f"; {again} already recorded with the same result" if again else ""),
-            file=sys.stderr if args.json else sys.stdout,
-        )
+    cmd_dynamics(args)

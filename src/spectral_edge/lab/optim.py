@@ -35,11 +35,11 @@ then constant. Warm-up starts at ``1/warmup_steps`` rather than 0, so no step ha
 of zero would be a degenerate snapshot and A = ‖ΔG‖/(η g²) would divide by zero).
 
 η for the adiabatic parameter (:func:`current_lr`): with several optimizers or groups there is no
-single learning rate, so the caller names a policy and records it (THESIS §9): ``first`` (the first
-non-empty group of the first optimizer: Muon's η in the ``muon`` set-up), ``max``, ``mean``
-(unweighted over groups) or ``weighted`` (mean weighted by the number of parameters in each group,
-which matches a ΔG summed over all parameters best). The value is the group's scheduled ``lr``;
-Muon's per-matrix shape adjustment is not folded in.
+single learning rate, so the caller names a policy and records it (docs/thesis.md §9): ``first``
+(the first non-empty group of the first optimizer: Muon's η in the ``muon`` set-up), ``max``,
+``mean`` (unweighted over groups) or ``weighted`` (mean weighted by the number of parameters in each
+group, which matches a ΔG summed over all parameters best). The value is the group's scheduled
+``lr``; Muon's per-matrix shape adjustment is not folded in.
 """
 
 from __future__ import annotations
