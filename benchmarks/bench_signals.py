@@ -30,10 +30,10 @@ import time
 import torch
 
 from spectral_edge import SpectralMonitor
-from spectral_edge.dynamics.commutator import commutator_probe
 from spectral_edge.lab.optim import clip_gradients, make_optimizers
 from spectral_edge.lab.presets import get_preset
 from spectral_edge.lab.trainer import _Task, _weight_norm
+from spectral_edge.reproduce.probes.commutator import commutator_probe
 
 
 def main() -> None:

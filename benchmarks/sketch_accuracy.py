@@ -1,7 +1,7 @@
-"""Sketch accuracy over d on a real grokking trajectory (THESIS.md section 6, prediction C3).
+"""Sketch accuracy over d on a real grokking trajectory (docs/thesis.md §6, prediction C3).
 
-Trains the embedding MLP of MEASURED.md on (a + b) mod 59 (AdamW 3e-3, β (0.9, 0.98), weight
-decay 1.0, full batch), keeps the exact update every 10 steps for 400 steps, and compares the
+Trains the embedding MLP of docs/measurements.md on (a + b) mod 59 (AdamW 3e-3, β (0.9, 0.98),
+weight decay 1.0, full batch), keeps the exact update every 10 steps for 400 steps, and compares the
 spectrum of every W = 10 window of the last 30 updates with its sketched spectrum, for the fold
 sketch and the dense Gaussian reference, three sketch seeds each.
 

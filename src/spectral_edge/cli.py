@@ -90,7 +90,7 @@ def cmd_demo(args) -> None:
 
 def cmd_dynamics(args) -> None:
     """Run dynamics analyses on a stored run; see spectral_edge.dynamics.analyses."""
-    from spectral_edge.dynamics.analyses import ANALYSES, headline, record_results, run_analyses
+    from spectral_edge.dynamics.analyses import ANALYSES, record_results, result_line, run_analyses
     from spectral_edge.store import open_store
 
     if args.analysis == "list":
@@ -99,29 +99,8 @@ def cmd_dynamics(args) -> None:
             print(f"{a.name:18} {a.description}" + (f" [{opts}]" if opts else ""))
         return
     names = [n.strip() for n in args.analysis.split(",") if n.strip()]
-    options = _analysis_options(names, args.set)
-    with open_store(args.store, read_only=args.dry_run) as store:
-        run = store.run(args.run)
-        results = run_analyses(run, names, write=False, options=options)
-        written = 0 if args.dry_run else record_results(run, results, to_config=args.to_config)
-    if args.json:  # one JSON document on stdout, whatever the number of analyses
-        print(json.dumps(results, indent=2))
-    else:
-        for name, result in results.items():
-            print(headline(name, result))
-    if not args.dry_run:
-        again = len(results) - written
-        print(
-            f"recorded {written} analysis event(s) in run {run.name!r}"
-            + (f"; {again} already recorded with the same result" if again else ""),
-            file=sys.stderr if args.json else sys.stdout,
-        )
-
-
-def _analysis_options(names: list[str], settings: list[str]) -> dict[str, dict]:
-    """``--set KEY=VALUE`` (one analysis) or ``--set NAME.KEY=VALUE`` as {name: {key: value}}."""
     options: dict[str, dict] = {n: {} for n in names}
-    for item in settings:
+    for item in args.set:
         if "=" not in item:
             raise SpectralEdgeError(f"--set takes KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
@@ -134,11 +113,26 @@ def _analysis_options(names: list[str], settings: list[str]) -> dict[str, dict]:
         if target not in options:
             raise SpectralEdgeError(f"--set names analysis {target!r}, which was not requested")
         options[target][key.strip()] = _option_value(value.strip())
-    return options
+    with open_store(args.store, read_only=args.dry_run) as store:
+        run = store.run(args.run)
+        results = run_analyses(run, names, write=False, options=options)
+        written = 0 if args.dry_run else record_results(run, results, to_config=args.to_config)
+    if args.json:  # one JSON document on stdout, whatever the number of analyses
+        print(json.dumps(results, indent=2))
+    else:
+        for name, result in results.items():
+            print(result_line(name, result))
+    if not args.dry_run:
+        again = len(results) - written
+        print(
+            f"recorded {written} analysis event(s) in run {run.name!r}"
+            + (f"; {again} already recorded with the same result" if again else ""),
+            file=sys.stderr if args.json else sys.stdout,
+        )
 
 
 def _option_value(text: str):
-    """An option's value: an int, a float, a boolean, None, or else the text itself."""
+    """An analysis option from ``--set``: int, float, bool, None or the text itself."""
     for cast in (int, float):
         try:
             return cast(text)
@@ -533,7 +527,7 @@ def _set_option(parser: argparse.ArgumentParser, help: str) -> None:
 
 
 def dynamics_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``spectral-edge dynamics`` (run by :func:`cmd_dynamics`)."""
+    """Arguments of ``spectral-edge dynamics`` (see :mod:`spectral_edge.dynamics.analyses`)."""
     parser.add_argument("store", help="a store file or directory")
     parser.add_argument("run", help="run name or id")
     parser.add_argument(

@@ -5,7 +5,7 @@ the same model always gives the same layout and global indices (which key the sk
 on registration order. Tied weights appear once (``named_parameters`` deduplicates them) and
 buffers such as causal masks are never parameters, so they are excluded by construction.
 
-Selections (THESIS.md section 1):
+Selections (docs/thesis.md §1):
 
 * ``"all"``: every trainable parameter.
 * ``"attention"``: the weight matrices W_Q, W_K, W_V, W_O (fused or not, self- and
@@ -31,7 +31,6 @@ from torch import nn
 
 from spectral_edge.errors import SpectralEdgeError
 
-KEYWORDS = ("all", "attention", "trunk")
 _ATTENTION = re.compile(r"(^|\.)[^.]*(attn|attention)[^.]*\.", re.IGNORECASE)
 # Names that mark an embedding or a normalisation layer, for parameters whose module type says
 # nothing (a bare ``pos_emb`` parameter, a custom RMSNorm class). Matched against the module's own

@@ -9,11 +9,6 @@ import torch
 
 from spectral_edge.cli import main
 from spectral_edge.dynamics.analyses import ANALYSES, record_analysis, run_analyses, run_analysis
-from spectral_edge.dynamics.holographic import (
-    direction_spread,
-    execution_manifold,
-    holographic_report,
-)
 from spectral_edge.dynamics.stability_analysis import (
     adiabatic_summary,
     alpha_hierarchy,
@@ -22,6 +17,11 @@ from spectral_edge.dynamics.stability_analysis import (
 )
 from spectral_edge.errors import SpectralEdgeError
 from spectral_edge.monitor import SpectralMonitor
+from spectral_edge.reproduce.probes.holographic import (
+    direction_spread,
+    execution_manifold,
+    holographic_report,
+)
 from spectral_edge.store import open_store
 
 

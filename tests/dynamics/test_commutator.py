@@ -6,12 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from spectral_edge.dynamics.commutator import (
-    commutator_defect,
-    commutator_onset,
-    commutator_probe,
-)
+from spectral_edge.dynamics.commutator import commutator_onset
 from spectral_edge.errors import SpectralEdgeError
+from spectral_edge.reproduce.probes.commutator import commutator_defect, commutator_probe
 
 
 def mse(model, batch):

@@ -15,8 +15,8 @@ from spectral_edge.dynamics.grokking import (
     grokking_summary,
     k_star_at,
     shows_gap_dynamics,
-    summary_from_frames,
 )
+from spectral_edge.dynamics.summary import summary_from_frames
 from spectral_edge.errors import SpectralEdgeError
 
 EVALS = np.arange(1, 41) * 100

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from spectral_edge.dynamics.decomposition import mode_directions, spectral_loss_decomposition
 from spectral_edge.dynamics.gapflow import gap_flow_regression
-from spectral_edge.dynamics.hessian import hessian_top_eigenvalues, krylov_bound
+from spectral_edge.dynamics.hessian import krylov_bound
 from spectral_edge.dynamics.ode import (
     fit_relaxation,
     relaxation,
@@ -19,6 +18,11 @@ from spectral_edge.dynamics.ode import (
     steady_state_strength,
 )
 from spectral_edge.errors import SpectralEdgeError
+from spectral_edge.reproduce.probes.decomposition import (
+    mode_directions,
+    spectral_loss_decomposition,
+)
+from spectral_edge.reproduce.probes.hessian import hessian_top_eigenvalues
 
 ETA, W, OMEGA = 0.05, 10, 0.1
 
@@ -214,9 +218,9 @@ def test_hessian_of_a_transformer_with_fused_attention():
     import numpy as np
     import torch
 
-    from spectral_edge.dynamics._model import gradient, parameters
-    from spectral_edge.dynamics.hessian import hvp
     from spectral_edge.lab.models import build_model
+    from spectral_edge.reproduce.probes.hessian import hvp
+    from spectral_edge.reproduce.probes.model import gradient, parameters
 
     torch.manual_seed(0)
     model = build_model("modular-transformer", p=7).double()

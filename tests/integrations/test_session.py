@@ -1,4 +1,4 @@
-"""The adapters' shared session: state round trip and per-rank shards."""
+"""The adapters' shared session: state round trip, per-rank shards, the store it opens."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from _common import tiny_model
 
 from spectral_edge import SpectralEdgeError
 from spectral_edge.integrations._session import MonitorSession
+from spectral_edge.store import open_store
 
 
 def test_state_round_trip_and_refusals():
@@ -31,3 +32,27 @@ def test_another_ranks_shard_is_not_loaded():
     state = {**session.state(), "sharded": True, "rank": 1}
     with pytest.warns(RuntimeWarning, match="rank 1's shard"):
         session.restore(state)
+
+
+def _resumed(store, state) -> MonitorSession:
+    session = MonitorSession(store=store, window=3)
+    session.restore(state)
+    session.start(tiny_model())
+    assert session.monitor.run.name == state["run"]  # the same run, written again
+    return session
+
+
+def test_a_store_the_session_opened_is_closed_at_the_end_and_a_users_is_not(tmp_path):
+    first = MonitorSession(store=tmp_path, window=3)
+    first.start(tiny_model())
+    state = first.state()
+    first.finish()
+    resumed = _resumed(tmp_path, state)  # a path: the session opens the store to find the run
+    opened = resumed._opened
+    assert opened is not None
+    resumed.finish()
+    with pytest.raises(SpectralEdgeError, match="closed"):
+        opened.runs()
+    with open_store(tmp_path) as users:
+        _resumed(users, state).finish()
+        assert list(users.runs()["name"]) == [state["run"]]  # still open after finish()

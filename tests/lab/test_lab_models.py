@@ -32,7 +32,7 @@ def meta_count(name, **kw):
         ("scan-seq2seq", {}, 3_977_737),  # paper: ~1.5M (stated shape gives more)
         ("scan-seq2seq", {"d_model": 128}, 1_400_585),
         ("mlp-quadratic", {}, 436_224),
-        ("mlp-embed", {}, 193_761),  # MEASURED.md: P = 193,761
+        ("mlp-embed", {}, 193_761),  # docs/measurements.md: P = 193,761
         ("tf-1layer", {}, 222_592),
     ],
 )

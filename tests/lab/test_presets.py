@@ -1,4 +1,4 @@
-"""Presets mirror THESIS section 7; --set overrides are type- and range-checked."""
+"""Presets mirror docs/thesis.md §7; --set overrides are type- and range-checked."""
 
 from dataclasses import fields
 

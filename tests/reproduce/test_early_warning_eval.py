@@ -13,6 +13,7 @@ from spectral_edge.reproduce.early_warning import (
     score,
     tune,
     wilson,
+    with_llc,
 )
 
 
@@ -111,3 +112,19 @@ def test_the_monitors_default_is_the_tuned_spectral_rule():
     rules = json.loads(path.read_text())["rules"]
     best = max(SPECTRAL, key=lambda c: rules[c]["tuning"]["j"])
     assert asdict(DEFAULT_RULE) == rules[best]["rule"]
+
+
+def test_the_llc_is_tuned_on_the_runs_that_carry_it():
+    """A run without an LLC series is neither a miss nor a silent control for the LLC rule."""
+    runs = [_run(f"g{i}", 2000, fall_at=1200) for i in range(4)]
+    runs += [_run(f"c{i}", None, wd=False) for i in range(4)]
+    for r in runs[:2] + runs[4:6]:  # two grokking runs and two controls have an LLC series
+        for s, row in r.metrics:
+            row["llc"] = 50.0 if r.t_grok is None or s < 1200 else 100.0
+    assert [r.name for r in with_llc(runs)] == ["g0", "g1", "c0", "c1"]
+    on_subset = tune(with_llc(runs), ["llc"])["llc"]
+    assert (on_subset["in_time"], on_subset["n_grokking"]) == (2, 2)
+    assert (on_subset["fired"], on_subset["n_controls"]) == (0, 2)
+    assert on_subset["rule"]["direction"] == "rise"
+    on_all = tune(runs, ["llc"])["llc"]
+    assert on_all["n_grokking"] == 4 and on_all["in_time"] == 2  # what the subset avoids

@@ -491,7 +491,7 @@ def _tiny_model():
 
 def _save_trajectory(root, name, thetas, steps):
     """Weight files of the tiny transformer with its parameters set to each θ in turn."""
-    from spectral_edge.dynamics._model import assign, parameters
+    from spectral_edge.reproduce.probes.model import assign, parameters
 
     model = _tiny_model()
     ps = parameters(model)
@@ -506,7 +506,7 @@ def _save_trajectory(root, name, thetas, steps):
 
 
 def _attention_mask():
-    from spectral_edge.dynamics._model import parameters
+    from spectral_edge.reproduce.probes.model import parameters
     from spectral_edge.snapshot import select_parameters
 
     model = _tiny_model()
@@ -515,7 +515,7 @@ def _attention_mask():
 
 
 def test_c10_one_jittering_matrix_passes_the_average_not_the_null(tmp_path):
-    from spectral_edge.dynamics._model import flat, parameters
+    from spectral_edge.reproduce.probes.model import flat, parameters
 
     rng = np.random.default_rng(0)
     theta0 = flat(parameters(_tiny_model()))
@@ -548,7 +548,7 @@ class _Oracle:
     """A stand-in task whose accuracy is a known function of the parameters (test double)."""
 
     def __init__(self, model, target, acc):
-        from spectral_edge.dynamics._model import flat, parameters
+        from spectral_edge.reproduce.probes.model import flat, parameters
 
         self.ps, self.target, self.acc, self.flat = parameters(model), target, acc, flat
 
@@ -558,8 +558,8 @@ class _Oracle:
 
 
 def test_c11_recovering_92_percent_passes_the_authors_bar_not_the_theses(tmp_path, monkeypatch):
-    from spectral_edge.dynamics._model import flat, parameters
     from spectral_edge.reproduce import offline
+    from spectral_edge.reproduce.probes.model import flat, parameters
 
     theta0 = flat(parameters(_tiny_model()))
     final = theta0 + np.random.default_rng(1).standard_normal(theta0.size)

@@ -8,12 +8,14 @@ window step with the result as evidence (and, with ``to_config=True``, under
 a failing analysis raises :class:`SpectralEdgeError` and leaves the store as it was, and a batch
 of analyses (:func:`run_analyses`) writes nothing unless all of them succeed.
 
-Analyses that need a model (the commutator defect, Hessian Lanczos, the loss decomposition,
-holographic encoding) are called from Python with the model; their results are stored with
-:func:`record_analysis`, through the same validation.
+Measurements that need a model (the commutator defect, Hessian Lanczos, the loss
+decomposition, holographic encoding: :mod:`spectral_edge.reproduce.probes`) are called from
+Python with the model; their results are stored with :func:`record_analysis`, through the same
+validation.
 
-The command ``spectral-edge dynamics STORE RUN ANALYSIS`` (:mod:`spectral_edge.cli`) calls
-:func:`run_analyses` and :func:`record_results`; this module knows nothing of the command line.
+Command line: ``spectral-edge dynamics STORE RUN ANALYSIS [--set KEY=VALUE ...] [--dry-run]
+[--to-config] [--json]`` (:func:`spectral_edge.cli.cmd_dynamics`); ``ANALYSIS`` may be ``list`` or
+several names separated by commas.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ import pandas as pd
 
 from spectral_edge.dynamics.commutator import commutator_onset
 from spectral_edge.dynamics.gapflow import gap_flow_regression
-from spectral_edge.dynamics.grokking import summary_from_frames
 from spectral_edge.dynamics.lags import granger_test, lag_analysis, lag_flip
 from spectral_edge.dynamics.ode import fit_gap_flow, fit_signal_strength
 from spectral_edge.dynamics.phases import detect_phases_frame, full_windows, phase_settings
@@ -37,15 +38,16 @@ from spectral_edge.dynamics.stability_analysis import (
     alpha_hierarchy,
     davis_kahan_check,
 )
+from spectral_edge.dynamics.summary import summary_from_frames
 from spectral_edge.errors import SpectralEdgeError
 from spectral_edge.metrics import declared_names, find_metric
 
 __all__ = [
     "ANALYSES",
     "Analysis",
-    "headline",
     "record_analysis",
     "record_results",
+    "result_line",
     "run_analyses",
     "run_analysis",
 ]
@@ -410,7 +412,7 @@ def _scalars(result: Mapping, limit: int = 4) -> str:
     )
 
 
-def headline(name: str, result: dict) -> str:
+def result_line(name: str, result: dict) -> str:
     """One line: the result's headline numbers, and those of each sub-result (a Granger test's
     two directions), so that the terminal shows the statistics and not only the settings."""
     parts = [_scalars(result)] if _scalars(result) else []
@@ -491,10 +493,11 @@ def run_analyses(
 
 
 def record_results(run, results: Mapping[str, dict], *, to_config: bool = False) -> int:
-    """Record results of :func:`run_analyses` (``write=False``) as events at the run's last
-    window step; returns how many were new (a result already recorded is not written twice)."""
+    """Record results of :func:`run_analyses` (computed with ``write=False``) as events at the
+    run's last window step; returns how many were new (a result already recorded at that step
+    is not written twice)."""
     step = _step_of(run)
-    entries = [(name, step, headline(name, result), result) for name, result in results.items()]
+    entries = [(name, step, result_line(name, r), r) for name, r in results.items()]
     return _write(run, entries, to_config)
 
 
@@ -522,5 +525,5 @@ def record_analysis(
         raise SpectralEdgeError("an analysis needs a non-empty name")
     clean = _validated(name, result)
     step = _step_of(run) if step is None else int(step)
-    _write(run, [(name, step, message or headline(name, clean), clean)], to_config)
+    _write(run, [(name, step, message or result_line(name, clean), clean)], to_config)
     return clean

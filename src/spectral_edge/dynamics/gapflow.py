@@ -1,4 +1,4 @@
-"""Gap-flow regression: is the spectral gap damped towards a fixed point? (THESIS.md §5, T6)
+"""Gap-flow regression: is the spectral gap damped towards a fixed point? (docs/thesis.md §5, T6)
 
 The Dyson-type gap-flow equation, dg/dt ≈ −η(h_{k*} − h_{k*+1})d̄ − η(h̄ + ω)g
 + ηW(|G_{k*}|²/d_{k*} − |G_{k*+1}|²/d_{k*+1}), is linear in g with slope −η(h̄ + ω) < 0 when the

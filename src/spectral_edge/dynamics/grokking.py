@@ -45,7 +45,6 @@ __all__ = [
     "grokking_summary",
     "k_star_at",
     "shows_gap_dynamics",
-    "summary_from_frames",
 ]
 
 GROK_THRESHOLD = 0.95
@@ -148,27 +147,35 @@ def grokking_summary(
     decline_threshold: float = DECLINE_THRESHOLD,
     reference_step: int | None = None,
     label: str | None = None,
+    strict: bool = True,
 ) -> dict:
     """The Table 7 row of one run: grokking step, decline, shows_gap_dynamics, k* at grokking.
 
     The decline (and k*) are read at the run's own grokking step; if the run did not grok, at
     ``reference_step`` (for a control: the grokking step of the run it controls). With neither,
-    they are None. ``reference`` in the result says which step was used.
+    they are None. ``reference`` in the result says which step was used. A missing ingredient
+    (no evaluation, no g23, no window at or before that step) raises; with ``strict=False`` it
+    leaves its cell None instead (``g23`` may then be None).
 
     >>> s = grokking_summary([100, 200, 300], [0.1, 0.5, 0.97],
     ...                      [100, 200, 300], [1.0, 9.0, 3.0], [2, 2, 1])
     >>> s["grok_step"], s["decline"], s["shows_gap_dynamics"], s["k_star_at_grok"]
     (300, 3.0, True, 1)
     """
-    grok = grokking_step(eval_steps, test_acc, threshold=threshold, sustain=sustain)
+    grok = None
+    if strict or len(eval_steps):
+        grok = grokking_step(eval_steps, test_acc, threshold=threshold, sustain=sustain)
     if grok is not None:
         at, reference = grok, "own grokking step"
     elif reference_step is not None:
         at, reference = int(reference_step), "reference step"
     else:
         at, reference = None, None
-    decline = None if at is None else gap_decline(window_steps, g23, at)
-    kstar = None if at is None or k_star is None else k_star_at(window_steps, k_star, at)
+    decline = kstar = None
+    if at is not None and (strict or g23 is not None):
+        decline = _read(strict, gap_decline, window_steps, g23, at)
+    if at is not None and k_star is not None:
+        kstar = _read(strict, k_star_at, window_steps, k_star, at)
     return {
         "label": label,
         "grok_step": grok,
@@ -183,36 +190,14 @@ def grokking_summary(
     }
 
 
-def summary_from_frames(
-    windows,
-    evals,
-    *,
-    acc_column: str = "test_acc",
-    step_column: str = "step",
-    **kwargs,
-) -> dict:
-    """:func:`grokking_summary` from a monitor DataFrame (step, g23, k_star) and an eval log."""
-    for frame, cols, name in (
-        (windows, (step_column, "g23"), "windows"),
-        (evals, (step_column, acc_column), "evals"),
-    ):
-        missing = [c for c in cols if c not in frame.columns]
-        if missing:
-            raise SpectralEdgeError(
-                f"the {name} frame lacks column(s) {missing}; it has {list(frame.columns)}"
-                + (" (a run without accuracy cannot be analysed)" if name == "evals" else "")
-            )
-    evals = evals.dropna(subset=[acc_column]).sort_values(step_column)
-    windows = windows.sort_values(step_column)
-    k = windows["k_star"].to_numpy() if "k_star" in windows.columns else None
-    return grokking_summary(
-        evals[step_column].to_numpy(),
-        evals[acc_column].to_numpy(),
-        windows[step_column].to_numpy(),
-        windows["g23"].to_numpy(),
-        k,
-        **kwargs,
-    )
+def _read(strict: bool, read, *args):
+    """``read(*args)``; None instead of its SpectralEdgeError unless ``strict``."""
+    try:
+        return read(*args)
+    except SpectralEdgeError:
+        if strict:
+            raise
+        return None
 
 
 def compare_with_control(run_summary: Mapping, control_summary: Mapping) -> dict:

@@ -1,6 +1,6 @@
 """Simulators of the thesis' signal-strength and gap-flow equations, and fits to measured runs.
 
-Signal strength (THESIS.md §5). With y_j = d_j² (d_j = σ_j, the strength of mode j):
+Signal strength (docs/thesis.md §5). With y_j = d_j² (d_j = σ_j, the strength of mode j):
 
     dy_j/dt = −2η(h_j + ω) y_j + η²W(S_j + 2 G_j N_j)
 

@@ -1,4 +1,4 @@
-"""Rise, plateau, collapse: the three-phase pattern of R(t), offline and online (THESIS.md §4).
+"""Rise, plateau, collapse: the three-phase pattern of R(t), offline and online (docs/thesis.md §4).
 
 The thesis' prediction T4/C7 is that the gap ratio R(t) = σ_{k*}/σ_{k*+1} (or the fixed-index
 r23 = σ2/σ3) rises, holds a plateau while a circuit is stable, then collapses. Its detectors are

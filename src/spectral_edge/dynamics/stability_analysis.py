@@ -1,7 +1,7 @@
 """Stability over a run: α_j per window, the α hierarchy, the adiabatic regime, Davis–Kahan.
 
 These read the monitor's per-window table (a stored run's ``windows()`` or the monitor's
-``to_dataframe()``) and summarise THESIS.md §3 over time:
+``to_dataframe()``) and summarise docs/thesis.md §3 over time:
 
 - :func:`alpha_series`: α_j = max(0, 1 − ‖ΔC‖_F²/gap_j²) for every mode of every window,
   recomputed from the stored σ_j and ``delta_c`` (the monitor stores only α_1..α_4); when σ or

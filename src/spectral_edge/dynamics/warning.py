@@ -1,4 +1,4 @@
-"""An online spectral early warning: the gap g23 falling from its peak (THESIS.md §4).
+"""An online spectral early warning: the gap g23 falling from its peak (docs/thesis.md §4).
 
 Why this rule. The thesis' Table 7 finds that, in runs that grok, g23 = λ2 − λ3 first grows (an
 edge forms between the second and third modes) and then declines by 8–111× before the grokking

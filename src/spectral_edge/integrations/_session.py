@@ -107,7 +107,8 @@ class MonitorSession:
             self.monitor.record_config(updates)
 
     def finish(self, status: str = "finished") -> None:
-        """Training ended (or failed): finish the run, once, whoever opened it."""
+        """Training ended (or failed): finish the run, once, whoever opened it, and close the
+        store this session opened (never one the user passed)."""
         monitor = self.monitor
         if monitor is not None:
             monitor.close(status)  # the run the monitor opened, and no second finish at exit
@@ -117,6 +118,9 @@ class MonitorSession:
                 run.finish(status)
             except SpectralEdgeError:
                 pass  # a store that went away must not fail the end of training
+        opened, self._opened = self._opened, None
+        if opened is not None:  # opened here to resume a run; a store the user passed stays open
+            opened.close()
         for tracker in self.trackers:
             tracker.close()
 

@@ -1,22 +1,23 @@
 """The main job: watch the spectral edge while modular addition groks, beside a control.
 
-``spectral-edge demo`` (or :func:`run_demo`) trains the embedding MLP of MEASURED.md on
-(a + b) mod 59, half the pairs for training, full batch, AdamW β (0.9, 0.98), twice with the same
-seed and the same cadence: once with weight decay 1.0 (it groks) and once with weight decay 0
-(the control: it memorises and does not generalise in the same number of steps). The two runs
-advance in turns of ``eval_every`` steps, so both are shown live, and every event of the monitor
-(R rising, holding a plateau, collapsing; the early warning; grokking) is printed the moment it
-happens.
+``spectral-edge demo`` (or :func:`run_demo`) trains the embedding MLP of docs/measurements.md
+("Before the project") on (a + b) mod 59, half the pairs for training, full batch, AdamW β (0.9,
+0.98), twice with the same seed and the same cadence: once with weight decay 1.0 (it groks) and once
+with weight decay 0 (the control: it memorises and does not generalise in the same number of steps).
+The two runs advance in turns of ``eval_every`` steps, so both are shown live, and every event of
+the monitor (R rising, holding a plateau, collapsing; the early warning; grokking) is printed the
+moment it happens.
 
-Learning rate: 1e-2, not MEASURED.md's 3e-3: on this machine it groks in about 400 steps instead
-of about 900 (measured here, seed 0), and the weight-decay-0 control still stays at 0 % test
+Learning rate: 1e-2, not the 3e-3 measured there: on this machine it groks in about 400 steps
+instead of about 900 (measured here, seed 0), and the weight-decay-0 control still stays at 0 % test
 accuracy through 800 steps.
 
 The monitor watches all parameters (P = 97,595), exact Gram, W = 10, a snapshot every 10 steps.
 The summary reports, for the weight-decay run, the grokking step (first evaluation with test
 accuracy ≥ 0.95), k* at grokking, the g23 decline of the thesis' Table 7 (max g23 up to the
-grokking step / g23 of the last window at or before it), the monitor's online warning (its
-default rule, :data:`~spectral_edge.dynamics.early_warning.DEFAULT_RULE`) and its lead, and, for
+grokking step / g23 of the last window at or before it), the early warning (the monitor's default
+rule, :data:`~spectral_edge.dynamics.early_warning.DEFAULT_RULE`, replayed on the stored series as
+the live monitor ran it) and its lead, all from :func:`spectral_edge.dynamics.run_summary`, and, for
 comparison, when the best free signal of docs/early-warning.md (the weight norm falling 10 %
 after memorisation, replayed on the same run) would have fired; for the control, whether it
 grokked, its decline measured at the same step, and whether either rule fired (a false alarm).
@@ -44,7 +45,7 @@ from pathlib import Path
 
 import torch
 
-from spectral_edge.lab.presets import get_preset
+from spectral_edge.lab.presets import get_preset, warning_rule
 from spectral_edge.lab.trainer import Progress, Trainer, describe_event
 
 DEMO_P = 59
@@ -175,55 +176,38 @@ def run_demo(out: str = "runs/demo", quick: bool = False, seed: int = 0) -> dict
 # --- summary -----------------------------------------------------------------------------------
 
 
-def _run_frames(run):
-    windows, metrics, events = run.windows(), run.metrics(), run.events()
-    return windows, metrics, events
-
-
 def summarize(store, wd_name: str, control_name: str) -> dict:
-    """Grokking step, k*, g23 decline, warning and lead for the run; the control beside it."""
-    from spectral_edge.dynamics import grokking_summary, lead_time
-    from spectral_edge.dynamics.early_warning import (
-        DEFAULT_RULE,
-        WEIGHT_NORM_RULE,
-        frame_rows,
-        replay,
-    )
+    """Each run's :func:`~spectral_edge.dynamics.summary.run_summary` (the control read at the
+    weight-decay run's grokking step), with the weight-norm rule replayed beside the warning,
+    the phase events and the weight decay."""
+    from spectral_edge.dynamics.early_warning import WEIGHT_NORM_RULE
+    from spectral_edge.dynamics.summary import run_summary, warning_step
 
     out = {}
     grok_ref = None
     for key, name in (("wd", wd_name), ("control", control_name)):
         run = store.run(name)
-        w, m, e = _run_frames(run)
+        w, m, e = run.windows(), run.metrics(), run.events()
         cfg = run.config["train"]
-        m = m.dropna(subset=["test_acc"])
-        s = grokking_summary(
-            m["step"].to_numpy(),
-            m["test_acc"].to_numpy(),
-            w["step"].to_numpy(),
-            w["g23"].to_numpy(),
-            w["k_star"].to_numpy(),
+        window, every = cfg["monitor_window"], cfg["monitor_every"]
+        s = run_summary(
+            w,
+            m,
+            window=window,
+            every=every,
+            rule=warning_rule(cfg.get("warning_rule", "")),
             threshold=cfg["grok_threshold"],
             reference_step=grok_ref,
             label=name,
         )
         if key == "wd":
             grok_ref = s["grok_step"]
-        warn = e[e["kind"] == "warning"] if len(e) else e
-        s["warning_step"] = int(warn["step"].iloc[0]) if len(warn) else None
-        s["warning_rule"] = DEFAULT_RULE.describe()
-        s["lead"] = lead_time(s["warning_step"], s["grok_step"] or grok_ref)
-        free = replay(WEIGHT_NORM_RULE, *frame_rows(w, m, cfg["monitor_window"]))
-        s["weight_norm_step"] = None if free is None else int(free["step"])
+        s["weight_norm_step"] = warning_step(WEIGHT_NORM_RULE, w, m, window=window, every=every)
         s["phases"] = (
             [(int(r.step), r.evidence.get("phase")) for r in e[e["kind"] == "phase"].itertuples()]
             if len(e)
             else []
         )
-        s["final_test_acc"] = float(m["test_acc"].iloc[-1])
-        s["final_train_acc"] = float(m["train_acc"].iloc[-1])
-        s["max_test_acc"] = float(m["test_acc"].max())
-        s["steps"] = int(m["step"].iloc[-1])
         s["weight_decay"] = cfg["weight_decay"]
         out[key] = s
     return out
@@ -311,7 +295,7 @@ def print_summary(summary: dict) -> None:
 
 
 def write_demo_report(path, summary: dict, store_path) -> Path:
-    from spectral_edge.report.html import Raw
+    from spectral_edge.report import Raw, write_report
 
     rows = []
     for key, name in (("wd", "weight decay 1"), ("control", "weight decay 0 (control)")):
@@ -349,8 +333,6 @@ def write_demo_report(path, summary: dict, store_path) -> Path:
         f"comparison; lead = grokking step - warning step. Wall time {summary['wall_s']:.0f} s. "
         "Below: both runs compared, then each run's figures, configuration and definitions."
     )
-    from spectral_edge.report import write_report
-
     return write_report(
         store_path,
         path,

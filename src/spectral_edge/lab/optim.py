@@ -35,9 +35,9 @@ then constant. Warm-up starts at ``1/warmup_steps`` rather than 0, so no step ha
 of zero would be a degenerate snapshot and A = ‖ΔG‖/(η g²) would divide by zero).
 
 η for the adiabatic parameter (:func:`current_lr`): with several optimizers or groups there is no
-single learning rate, so the caller names a policy and records it; the policies (``first``,
-``max``, ``mean``, ``weighted``) are :mod:`spectral_edge.learning_rate`'s, the one rule the monitor
-and the analysis of checkpoints use too.
+single learning rate, so the caller names a policy and records it (docs/thesis.md §9); the
+policies (``first``, ``max``, ``mean``, ``weighted``) are :mod:`spectral_edge.learning_rate`'s,
+the one rule the monitor and the analysis of checkpoints use too.
 """
 
 from __future__ import annotations

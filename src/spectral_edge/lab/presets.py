@@ -4,7 +4,7 @@ A preset is a complete :class:`TrainConfig`; ``--set key=value`` (:func:`parse_o
 single fields with type and range checks, so a typo is a one-line :class:`SpectralEdgeError`
 naming the closest key instead of a silently ignored option.
 
-Paper configurations (THESIS.md section 7), named after the family; they need a GPU or hours of
+Paper configurations (docs/thesis.md §7), named after the family; they need a GPU or hours of
 CPU and are meant for a GPU machine:
 
 ``modarith-add``, ``modarith-sub``, ``modarith-mul``, ``modarith-sq`` (a² + b²; also
@@ -18,10 +18,10 @@ not reproductions, even at the paper's model shape.
 
 CPU-sized variants (minutes on a laptop core):
 
-- ``modadd-cpu``: the embedding MLP of MEASURED.md, p = 59, train fraction 0.5, AdamW lr 3e-3,
-  β (0.9, 0.98), wd 1.0, full batch; groks in about 900 steps. ``modadd-cpu-wd0`` is its
-  weight-decay-0 control with the identical cadence.
-- ``modadd-tf-cpu``: the one-layer transformer of MEASURED.md (p = 97, fraction 0.5, lr 1e-3).
+- ``modadd-cpu``: the embedding MLP (docs/measurements.md, "Before the project"), p = 59, train
+  fraction 0.5, AdamW lr 3e-3, β (0.9, 0.98), wd 1.0, full batch; groks in about 900 steps.
+  ``modadd-cpu-wd0`` is its weight-decay-0 control with the identical cadence.
+- ``modadd-tf-cpu``: the one-layer transformer measured there (p = 97, fraction 0.5, lr 1e-3).
 - ``dyck-cpu``, ``scan-cpu``: the paper models narrowed (1 layer, d 64) for a CPU.
 - ``lm-tiny``: the ``tiny`` GPT on the generated stories; ``lm-shift-cpu`` switches to the
   report corpus mid-run (a distribution shift).
@@ -220,7 +220,7 @@ _MODARITH = TrainConfig(
     monitor_every=100,
     monitor_window=10,
     monitor_params="attention",
-    note="THESIS section 7, modular arithmetic (seeds 42, 137, 2024); groks ~2-4k steps",
+    note="docs/thesis.md §7, modular arithmetic (seeds 42, 137, 2024); groks ~2-4k steps",
 )
 
 _MODADD_CPU = TrainConfig(
@@ -242,7 +242,7 @@ _MODADD_CPU = TrainConfig(
     monitor_every=25,
     monitor_params="all",
     scaled_down=True,
-    note="MEASURED.md embedding MLP: p=59, fraction 0.5, full batch; groks in ~900 steps",
+    note="embedding MLP of docs/measurements.md: p=59, fraction 0.5, full batch; groks ~900 steps",
 )
 
 PRESETS: dict[str, TrainConfig] = {
@@ -257,7 +257,7 @@ PRESETS: dict[str, TrainConfig] = {
         task="multitask",
         ops="add,mul",
         monitor_params="all",
-        note="THESIS section 7, multi-task mod-arith: shared trunk, one head per task; wd 0-1",
+        note="docs/thesis.md §7, multi-task mod-arith: shared trunk, one head per task; wd 0-1",
     ),
     "dyck": TrainConfig(
         task="dyck",
@@ -275,7 +275,7 @@ PRESETS: dict[str, TrainConfig] = {
         monitor_every=100,
         monitor_window=5,
         monitor_params="attention",
-        note="THESIS section 7, Dyck-1 depth; groks 600-1,400 steps",
+        note="docs/thesis.md §7, Dyck-1 depth; groks 600-1,400 steps",
     ),
     "scan": TrainConfig(
         task="scan",
@@ -292,7 +292,7 @@ PRESETS: dict[str, TrainConfig] = {
         monitor_every=200,
         monitor_window=5,
         monitor_params="attention",
-        note="THESIS section 7, SCAN simple split; sequence accuracy (teacher-forced argmax)",
+        note="docs/thesis.md §7, SCAN simple split; sequence accuracy (teacher-forced argmax)",
     ),
     "tinystories-51m": TrainConfig(
         task="language",
@@ -358,7 +358,7 @@ PRESETS: dict[str, TrainConfig] = {
         monitor_every=1,
         monitor_window=20,
         monitor_params="all",
-        note="THESIS section 7, two-layer x^2 MLP, MSE, full-batch Adam (one step = one epoch)",
+        note="docs/thesis.md §7, two-layer x^2 MLP, MSE, full-batch Adam (one step = one epoch)",
     ),
     "modadd-cpu": _MODADD_CPU,
     "modadd-cpu-wd0": replace(_MODADD_CPU, weight_decay=0.0, note="wd-0 control of modadd-cpu"),
@@ -369,7 +369,7 @@ PRESETS: dict[str, TrainConfig] = {
         lr=1e-3,
         steps=2000,
         monitor_params="attention",
-        note="MEASURED.md one-layer transformer, p=97, fraction 0.5; groks 500-1,450 steps",
+        note="one-layer transformer of docs/measurements.md, p=97, fraction 0.5; groks 500-1,450",
     ),
     "dyck-cpu": TrainConfig(
         task="dyck",

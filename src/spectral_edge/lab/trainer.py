@@ -363,7 +363,6 @@ class Trainer:
         self.last_loss = math.nan
         self.started = False
         self.done = False
-        self.wall_time = 0.0
         self._grad_norms: list[float] = []  # pre-clipping norms since the last evaluation
         self.resumed_from: int | None = None  # the checkpoint's step, once started from one
 
@@ -485,7 +484,6 @@ class Trainer:
                 self.run.update_config({"resumed_with_steps": cfg.steps}, replace=True)
         self.monitor.run = self.run
         self.started = True
-        self._t0 = time.monotonic()
         self.resumed_from = None if ckpt is None else self.step
         if ckpt is not None:
             self.progress.message(
@@ -585,7 +583,6 @@ class Trainer:
         self.progress.show(self.status_line(), force=True)
         self.progress.close()
         self.done = True
-        self.wall_time = time.monotonic() - self._t0
         summary = self.summary()
         if self._own_store:
             self._store.close()

@@ -5,6 +5,7 @@ matplotlib is imported lazily, only when a figure is drawn (Agg canvas, no pyplo
 
 from spectral_edge.report.compare import compare_runs, format_comparison
 from spectral_edge.report.html import (
+    Raw,
     figure_to_data_uri,
     find_predictions,
     html_table,
@@ -15,6 +16,7 @@ from spectral_edge.report.html import (
 )
 from spectral_edge.report.plots import (
     RunData,
+    config_section,
     load_run_data,
     plot_adiabatic,
     plot_comparison,
@@ -29,7 +31,9 @@ from spectral_edge.report.plots import (
 from spectral_edge.report.summary import run_summary
 
 __all__ = [
+    "Raw",
     "RunData",
+    "config_section",
     "compare_runs",
     "figure_to_data_uri",
     "find_predictions",

@@ -28,7 +28,6 @@ carries a ``gid``:
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from spectral_edge.errors import SpectralEdgeError
 __all__ = [
     "PHASE_COLORS",
     "RunData",
+    "config_section",
     "load_run_data",
     "new_figure",
     "phase_result",
@@ -144,7 +144,8 @@ def load_run_data(source, *, metrics=None, events=None, config=None, name=None) 
     )
 
 
-def _section(config: Mapping, key: str) -> Mapping:
+def config_section(config: Mapping, key: str) -> Mapping:
+    """``config[key]`` when it is a mapping, else ``{}``: a reader must read any run's config."""
     value = config.get(key) if isinstance(config, Mapping) else None
     return value if isinstance(value, Mapping) else {}
 
@@ -197,7 +198,7 @@ def run_events(data: RunData) -> dict[str, list[int]]:
         if acc is not None and len(acc):
             from spectral_edge.dynamics import grokking_step
 
-            threshold = float(_section(data.config, "train").get("grok_threshold", 0.95))
+            threshold = float(config_section(data.config, "train").get("grok_threshold", 0.95))
             step = grokking_step(acc["step"].to_numpy(), acc["test_acc"].to_numpy(), threshold)
             if step is not None:
                 out["grok"] = [int(step)]
@@ -251,7 +252,7 @@ def _empty(ax, what: str, why: str = "") -> None:
 
 def _no_windows(ax, data: RunData, what: str) -> None:
     """The empty panel of a window quantity: no windows at all, or windows without it."""
-    monitor = _section(data.config, "monitor")
+    monitor = config_section(data.config, "monitor")
     if data.windows.empty:
         every = monitor.get("every", 1)
         cadence = "at every step" if every == 1 else f"every {every} steps"
@@ -491,7 +492,7 @@ def plot_adiabatic(source, *, ax=None, **load):
     dashed when the learning rate is known) over the regime bands plateau/transition/forgetting."""
     data = load_run_data(source, **load)
     fig, ax = _figure_ax(ax)
-    monitor = _section(data.config, "monitor")
+    monitor = config_section(data.config, "monitor")
     low = float(monitor.get("regime_low", 0.1))
     high = float(monitor.get("regime_high", 10.0))
     w = data.windows
@@ -790,11 +791,3 @@ def plot_sketch_accuracy(
     _log_ticks(ax)
     _legend(ax)
     return fig, ax
-
-
-def _finite_or_none(x) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None

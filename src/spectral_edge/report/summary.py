@@ -15,7 +15,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spectral_edge.report.plots import RunData, _section, load_run_data, phase_result, run_events
+from spectral_edge.dynamics.summary import recorded_rule
+from spectral_edge.dynamics.summary import run_summary as dynamics_run_summary
+from spectral_edge.metrics import declared_names
+from spectral_edge.report.plots import (
+    RunData,
+    config_section,
+    load_run_data,
+    phase_result,
+    run_events,
+)
 
 __all__ = ["REGIMES", "checkpoint_spacing", "partial_reasons", "run_summary", "selection"]
 
@@ -24,7 +33,7 @@ REGIMES = ("plateau", "transition", "forgetting")
 
 def selection(config: Mapping) -> dict[str, Any]:
     """What the monitor watched and how: W, cadence, parameters, sketch, k* variant."""
-    m = _section(config, "monitor")
+    m = config_section(config, "monitor")
     sketch = m.get("sketch_dim")
     return {
         "W (window)": m.get("window"),
@@ -41,7 +50,7 @@ def checkpoint_spacing(config: Mapping) -> str | None:
     """For a run analysed from checkpoints (``spectral-edge analyze``), the steps between them,
     e.g. ``"40 steps (checkpoints)"``: there every update spans one checkpoint interval, while
     the monitor's own ``every`` is 1 (each checkpoint is one snapshot). None otherwise."""
-    steps = _section(config, "analyze").get("steps")
+    steps = config_section(config, "analyze").get("steps")
     if not isinstance(steps, list) or len(steps) < 2:
         return None
     try:
@@ -71,40 +80,27 @@ def partial_reasons(data: RunData) -> list[str]:
 
 
 def run_summary(source) -> dict[str, Any]:
-    """One row of numbers for a run (a stored Run, RunData or windows DataFrame)."""
-    from spectral_edge.dynamics import gap_decline, k_star_at, lead_time
+    """One row of numbers for a run (a stored Run, RunData or windows DataFrame).
 
+    Grokking, k*, the g23 decline, the warning and its lead are the run's
+    :func:`spectral_edge.dynamics.summary.run_summary` with its recorded settings (grokking
+    threshold, W, cadence, early-warning rule, metric names); the warning is the recorded rule
+    replayed on the stored series, as the live monitor ran it. ``warnings`` counts the warning
+    events the monitor stored. The phases and the A regimes are the report's own."""
     data = load_run_data(source)
     w = data.windows
-    train = _section(data.config, "train")
-    monitor = _section(data.config, "monitor")
+    train = config_section(data.config, "train")
+    monitor = config_section(data.config, "monitor")
     out: dict[str, Any] = {"run": data.name, "status": data.status or "-"}
     out["windows"] = int(len(w))
     out["steps"] = f"{int(w['step'].min())}–{int(w['step'].max())}" if len(w) else None
-    marks = run_events(data)
-    grok = marks["grok"][0] if marks["grok"] else None
-    out["grokking step"] = grok
-    k = pd.to_numeric(w["k_star"], errors="coerce").dropna() if "k_star" in w.columns else None
-    if k is not None and len(k):
-        counts = k.astype(int).value_counts()
-        out["k* mode"] = int(counts.index[0])
-        out["k* mode share"] = f"{counts.iloc[0] / len(k):.0%}"
-    else:
-        out["k* mode"] = out["k* mode share"] = None
-    out["k* at grokking"] = None
-    out["g23 decline"] = None
-    if grok is not None and len(w):
-        steps = w["step"].to_numpy()
-        if "k_star" in w.columns and steps.min() <= grok:
-            try:
-                out["k* at grokking"] = k_star_at(steps, w["k_star"].to_numpy(), grok)
-            except Exception:  # noqa: BLE001 - a summary cell, not worth failing the report
-                pass
-        if "g23" in w.columns and steps.min() <= grok:
-            try:
-                out["g23 decline"] = gap_decline(steps, w["g23"].to_numpy(dtype=float), grok)
-            except Exception:  # noqa: BLE001
-                pass
+    s = _dynamics_summary(data)
+    out["grokking step"] = s["grok_step"]
+    out["k* mode"] = s["k_star_mode"]
+    share = s["k_star_mode_share"]
+    out["k* mode share"] = None if share is None else f"{share:.0%}"
+    out["k* at grokking"] = s["k_star_at_grok"]
+    out["g23 decline"] = s["decline"]
     phases = phase_result(data)
     quantity = train.get("phase_quantity", "gap_ratio")
     if phases is None:
@@ -119,10 +115,9 @@ def run_summary(source) -> dict[str, Any]:
         )
         out["collapse step"] = phases.collapse_step
         out["phases note"] = None if phases.found else f"{quantity} never rose above τ"
-    warnings = marks["warning"]
-    out["warnings"] = len(warnings)
-    out["first warning"] = warnings[0] if warnings else None
-    out["lead (steps)"] = lead_time(warnings[0], grok) if warnings and grok is not None else None
+    out["warnings"] = len(run_events(data)["warning"])
+    out["first warning"] = s["warning_step"]
+    out["lead (steps)"] = s["lead"]
     low = float(monitor.get("regime_low", 0.1))
     high = float(monitor.get("regime_high", 10.0))
     a = (
@@ -133,12 +128,25 @@ def run_summary(source) -> dict[str, Any]:
     a = a[np.isfinite(a)]
     for name, frac in zip(REGIMES, _regime_fractions(a, low, high), strict=True):
         out[f"A {name}"] = None if frac is None else f"{frac:.0%}"
-    for split in ("train", "test"):
-        col = data.column(f"{split}_acc")
-        out[f"final {split} acc"] = (
-            float(col[f"{split}_acc"].iloc[-1]) if col is not None and len(col) else None
-        )
+    out["final train acc"] = s["final_train_acc"]
+    out["final test acc"] = s["final_test_acc"]
     return out
+
+
+def _dynamics_summary(data: RunData) -> dict[str, Any]:
+    """:func:`spectral_edge.dynamics.summary.run_summary` with the run's recorded settings."""
+    monitor = config_section(data.config, "monitor")
+    window = monitor.get("window")
+    return dynamics_run_summary(
+        data.windows,
+        data.metrics,
+        window=int(window) if window else None,
+        every=int(monitor.get("every") or 1),
+        rule=recorded_rule(data.config),
+        threshold=float(config_section(data.config, "train").get("grok_threshold", 0.95)),
+        metric_names=declared_names(data.config),
+        label=data.name,
+    )
 
 
 def _regime_fractions(a: np.ndarray, low: float, high: float) -> list[float | None]:

@@ -40,7 +40,8 @@ def _c1_measure(views):
     rows = []
     for (family, op, seed), g in ms.pairs(views).items():
         wd, ctl = g["wd"], g["wd0"]
-        t, t0 = ms.grok_step(wd), ms.grok_step(ctl)
+        run, control = ms.summary(wd), ms.summary(ctl)
+        t, t0 = run["grok_step"], control["grok_step"]
         rows.append(
             {
                 "family": family,
@@ -54,8 +55,8 @@ def _c1_measure(views):
                 "author_control": ms.decline_author(ctl, t0),
                 "paired": ms.decline_at(wd, t),
                 "paired_control": ms.decline_at(ctl, t),
-                "warning": ms.warning_step_of(wd),
-                "control_warning": ms.warning_step_of(ctl),
+                "warning": run["warning_step"],
+                "control_warning": control["warning_step"],
             }
         )
     if not rows:

@@ -31,7 +31,7 @@ import numpy as np
 from spectral_edge.dynamics import detect_phases, gap_decline
 from spectral_edge.dynamics import grokking_step as _grokking_step
 from spectral_edge.dynamics.commutator import commutator_onset
-from spectral_edge.dynamics.early_warning import frame_rows, replay
+from spectral_edge.dynamics.summary import run_summary
 from spectral_edge.errors import SpectralEdgeError
 from spectral_edge.lab.presets import warning_rule
 from spectral_edge.reproduce.engine import NotRun, RunView
@@ -161,6 +161,23 @@ def decline_at(v: RunView, step: int | None) -> float | None:
     return float(gap_decline(s, g, step))
 
 
+def summary(v: RunView) -> dict:
+    """The run's per-run summary (:func:`spectral_edge.dynamics.summary.run_summary`): the
+    grokking step at :data:`GROK_THESIS`, the g23 decline and k* at it over all stored windows,
+    t_mem, and the early warning (:func:`warning_step_of`), computed once per run."""
+    if "summary" not in v._cache:
+        v._cache["summary"] = run_summary(
+            v.windows(),
+            v.metrics(),
+            window=v.window,
+            every=v.every,
+            rule=warning_rule(v.train.get("warning_rule", "")),
+            threshold=GROK_THESIS,
+            label=v.name,
+        )
+    return v._cache["summary"]
+
+
 def warning_step_of(v: RunView) -> int | None:
     """The step at which the run's early warning fires (None: silent).
 
@@ -168,12 +185,9 @@ def warning_step_of(v: RunView) -> int | None:
     (:mod:`spectral_edge.dynamics.early_warning`, docs/early-warning.md) that the run was
     configured with (``warning_rule``; a run that recorded none, like every run trained before
     that rule existed, gets the monitor's default), replayed over its full windows and
-    evaluations with the same online object a live monitor uses.
+    evaluations with the same online object a live monitor uses (:func:`summary`).
     """
-    rule = warning_rule(v.train.get("warning_rule", ""))
-    windows, evals = frame_rows(v.windows(), v.metrics(), v.window)
-    hit = replay(rule, windows, evals, window=v.window, every=v.every)
-    return None if hit is None else int(hit["step"])
+    return summary(v)["warning_step"]
 
 
 # --- phases ------------------------------------------------------------------------------------
@@ -298,6 +312,7 @@ __all__ = [
     "phases_ours",
     "series",
     "span",
+    "summary",
     "value_at",
     "warning_step_of",
     "weight_decay_run",

@@ -31,12 +31,12 @@ import torch
 
 from spectral_edge.core.accuracy import compare_sketch
 from spectral_edge.core.stability import stability_alpha_split
-from spectral_edge.dynamics._model import add, gradient, loss_value, parameters, preserved
-from spectral_edge.dynamics.holographic import trajectory_pca_accuracy
 from spectral_edge.lab.presets import config_from_dict
 from spectral_edge.lab.trainer import make_task
 from spectral_edge.reproduce.engine import NotRun, RunView
 from spectral_edge.reproduce.nulls import spearman
+from spectral_edge.reproduce.probes.holographic import trajectory_pca_accuracy
+from spectral_edge.reproduce.probes.model import add, gradient, loss_value, parameters, preserved
 from spectral_edge.snapshot import select_parameters
 
 STEP_FILE = re.compile(r"step-(\d+)")

@@ -18,9 +18,10 @@ Suites:
 
 - ``quick``: tiny configurations (a p = 23 MLP, 200 steps; a 2-layer 32-wide GPT, 80 steps) that
   run in well under a minute on two cores; they check the harness end to end, not the thesis.
-- ``cpu``: the CPU-sized families (MEASURED.md scale), ordered so that the most informative runs
-  come first; a time budget stops starting new runs, and what did not run says so.
-- ``gpu``: the paper configurations of THESIS.md section 7 (mod-arith 290K transformer, Dyck,
+- ``cpu``: the CPU-sized families (the scale of docs/measurements.md, "Before the project"),
+  ordered so that the most informative runs come first; a time budget stops starting new runs,
+  and what did not run says so.
+- ``gpu``: the paper configurations of docs/thesis.md §7 (mod-arith 290K transformer, Dyck,
   SCAN, multi-task, TinyStories-51M and GPT-2-124M shapes on the generated corpora, the 2048-wide
   MLP). Planned here, never run on this project's CPU machines.
 """

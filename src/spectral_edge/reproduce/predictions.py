@@ -1,4 +1,4 @@
-"""The twenty predictions (THESIS.md section 8), each one declarative entry, in table order.
+"""The twenty predictions (docs/thesis.md §8), each one declarative entry, in table order.
 
 The entries live beside their measures and rules in :mod:`.theory_spectrum` (T1–T4),
 :mod:`.theory_dynamics` (T5–T8), :mod:`.companions_grokking` (C1, C7, C8, C9, C12) and

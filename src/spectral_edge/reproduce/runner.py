@@ -51,6 +51,11 @@ from spectral_edge.errors import SpectralEdgeError
 from spectral_edge.lab.presets import RETIRED_FIELDS
 from spectral_edge.lab.trainer import Trainer
 from spectral_edge.reproduce.plan import Plan, RunSpec
+from spectral_edge.reproduce.probes.commutator import commutator_probe
+from spectral_edge.reproduce.probes.decomposition import spectral_loss_decomposition
+from spectral_edge.reproduce.probes.hessian import hessian_top_eigenvalues
+from spectral_edge.reproduce.probes.holographic import execution_manifold, trajectory_pca_accuracy
+from spectral_edge.reproduce.probes.model import parameters
 
 MEMORY_PROBES = ("updates", "trajectory", "decomposition")
 
@@ -110,8 +115,6 @@ class _Probes:
 
     # helpers --------------------------------------------------------------------------------
     def params(self):
-        from spectral_edge.dynamics._model import parameters
-
         return parameters(self.t.model)
 
     def flat(self) -> np.ndarray:
@@ -191,8 +194,6 @@ class _Probes:
             self.t.run.log_event(step, "probe_error", f"{name}: {exc}", {"probe": name})
 
     def _commutator(self, step: int, pairs: int, batch: int):
-        from spectral_edge.dynamics.commutator import commutator_probe
-
         try:
             pp = [(self.sample(batch), self.sample(batch)) for _ in range(pairs)]
             res = commutator_probe(self.t.model, self.loss_fn, pp)
@@ -222,8 +223,6 @@ class _Probes:
         return out
 
     def _end_trajectory(self, o):
-        from spectral_edge.dynamics.holographic import execution_manifold, trajectory_pca_accuracy
-
         traj = np.stack(self.trajectory)
         em = execution_manifold(traj)
 
@@ -234,8 +233,6 @@ class _Probes:
         return {"manifold": em, "pca": pca}
 
     def _end_hessian(self, o):
-        from spectral_edge.dynamics.hessian import hessian_top_eigenvalues
-
         batch = self.t.task.train if self.t.task.train is not None else self.sample(32)
         res = hessian_top_eigenvalues(self.t.model, self.loss_fn, batch, k=int(o.get("k", 10)))
         cfg = self.spec.config
@@ -249,8 +246,6 @@ class _Probes:
         }
 
     def _end_decomposition(self, o):
-        from spectral_edge.dynamics.decomposition import spectral_loss_decomposition
-
         w = self.spec.config.monitor_window
         if len(self.updates) < w:
             raise SpectralEdgeError("fewer recorded updates than the window")

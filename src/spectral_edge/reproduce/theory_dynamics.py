@@ -102,7 +102,7 @@ T5 = Prediction(
         lambda m: Judgement(all(x["dk"]["holds"] for x in m["per"].values()), _t5_all(m["per"])),
     ),
     source="dyck_scan/spectral/loss_decomposition.py::compute_stability_coefficient "
-    "(split-half); the ‖λ(t) − λ(t−1)‖ variant of THESIS §3 is not in the stored scripts",
+    "(split-half); the ‖λ(t) − λ(t−1)‖ variant of docs/thesis.md §3 is not in the stored scripts",
 )
 
 

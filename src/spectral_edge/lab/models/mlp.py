@@ -1,16 +1,16 @@
 """Multilayer perceptrons for modular arithmetic.
 
-:class:`QuadraticMLP` is the two-layer MLP of the MLP companion paper (THESIS §7, last row):
+:class:`QuadraticMLP` is the two-layer MLP of the MLP companion paper (docs/thesis.md §7, last row):
 one-hot ``a`` and ``b`` concatenated (``2p`` inputs) → ``width`` (2048) units with the activation
 x² → ``p`` outputs, trained with MSE on one-hot targets. No biases: with one-hot inputs a bias only
 duplicates a column of the first matrix, and the analytic treatments of this model (Gromov 2023)
 have none. For p = 71: 436,224 parameters.
 
-:class:`EmbedMLP` is the MLP of MEASURED.md, the quickest model to grok on CPU: one embedding
-table shared by ``a`` and ``b`` (128 each), the two embeddings concatenated → 512 ReLU → ``p``
-logits. With the shared table it has exactly the P = 193,761 parameters (p = 97) that MEASURED.md
-reports, which separate tables (206,177) would not. It reads the token tensors ``[a, b, =]`` of
-:mod:`spectral_edge.lab.tasks.modular` directly (columns 0 and 1).
+:class:`EmbedMLP` is the MLP of docs/measurements.md ("Before the project"), the quickest model to
+grok on CPU: one embedding table shared by ``a`` and ``b`` (128 each), the two embeddings
+concatenated → 512 ReLU → ``p`` logits. With the shared table it has exactly the P = 193,761
+parameters (p = 97) measured there, which separate tables (206,177) would not. It reads the token
+tensors ``[a, b, =]`` of :mod:`spectral_edge.lab.tasks.modular` directly (columns 0 and 1).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""The SCAN encoder-decoder: 3 + 3 pre-norm layers, d 256, 4 heads, d_ff 512 (THESIS §7).
+"""The SCAN encoder-decoder: 3 + 3 pre-norm layers, d 256, 4 heads, d_ff 512 (docs/thesis.md §7).
 
 Self-attention modules are named ``attn`` and encoder-decoder attention ``cross_attn``, each with
 ``q_proj``/``k_proj``/``v_proj``/``out_proj``, so the name filter ``"attn"`` selects every attention
-matrix of both stacks (the THESIS's ``attention`` selection includes cross-attention).
+matrix of both stacks (the ``attention`` selection of docs/thesis.md §1 includes cross-attention).
 
 The paper quotes "~1.5M" parameters; the stated shape with biases and learned positions gives
 3,977,737 here (encoder 1.58M, decoder 2.37M, embeddings and head the rest). We keep the stated

@@ -1,8 +1,8 @@
 """Small transformer encoders of the grokking papers.
 
 :class:`SmallTransformer` is the model of the modular-arithmetic and Dyck companion papers
-(THESIS §7): token and learned position embeddings, ``n_layers`` pre-norm blocks (d 128, 4 heads,
-d_ff 256, GELU), a final LayerNorm and a linear head. The read-out is
+(docs/thesis.md §7): token and learned position embeddings, ``n_layers`` pre-norm blocks (d 128, 4
+heads, d_ff 256, GELU), a final LayerNorm and a linear head. The read-out is
 
 - ``"first"``: logits from position 0 (mod-arith: the paper reads the class off the first token;
   with bidirectional attention position 0 sees the whole ``[a, b, =]``),
@@ -24,8 +24,8 @@ Measured with the paper's recipe (p 97, train fraction 0.5, AdamW lr 1e-3, β (0
 1,900, multi-task add+mul at 4,700; add with weight decay 0 stays at 0.4 % test accuracy through
 6,000 steps.
 
-:class:`OneLayerTransformer` is the fast-grokking CPU model of MEASURED.md (one layer, d 128,
-4 heads, d_mlp 512, ReLU, no LayerNorm, read-out at the last position); it lives here, not in
+:class:`OneLayerTransformer` is the fast-grokking CPU model of docs/measurements.md (one layer, d
+128, 4 heads, d_mlp 512, ReLU, no LayerNorm, read-out at the last position); it lives here, not in
 ``mlp.py``, because it is a transformer.
 """
 
@@ -114,7 +114,7 @@ class OneLayerTransformer(nn.Module):
     The layout of Nanda et al.'s grokking transformer: attention without biases, an MLP with
     biases and ReLU, an unembedding without bias. Only the last position's output is read, and
     with a single layer it depends only on the last query, so the query, attention output and MLP
-    are computed for that position alone: exact, and 2.3× faster on CPU (MEASURED.md).
+    are computed for that position alone: exact, and 2.3× faster on CPU (docs/measurements.md).
     """
 
     def __init__(

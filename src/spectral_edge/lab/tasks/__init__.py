@@ -1,4 +1,4 @@
-"""Task families of THESIS §7, all generated locally and deterministically from a seed.
+"""Task families of docs/thesis.md §7, all generated locally and deterministically from a seed.
 
 One module per family: :mod:`.modular` (mod-arith, multi-task, the two-layer-MLP setting),
 :mod:`.dyck` (Dyck-1 depth), :mod:`.scan` (SCAN from its grammar), :mod:`.language` (offline

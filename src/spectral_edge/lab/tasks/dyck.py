@@ -1,9 +1,9 @@
 """Dyck-1 depth prediction: read balanced brackets, predict the nesting depth after each one.
 
-The task of the early-warning companion paper (THESIS §7): strings of balanced "(" and ")" with
-at most ``max_pairs = 12`` pairs (length at most 24), and at every position the label is the depth
-of the prefix ending there (0..12, so 13 classes). The model sees the whole string but a causal
-model can only use the prefix, which is all the label depends on.
+The task of the early-warning companion paper (docs/thesis.md §7): strings of balanced "(" and ")"
+with at most ``max_pairs = 12`` pairs (length at most 24), and at every position the label is the
+depth of the prefix ending there (0..12, so 13 classes). The model sees the whole string but a
+causal model can only use the prefix, which is all the label depends on.
 
 Sampling: the number of pairs is uniform on ``1..max_pairs`` and, given it, the string is uniform
 over all Dyck words of that length (exact, by counting completions), so short and long strings are

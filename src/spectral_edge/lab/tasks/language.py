@@ -1,7 +1,7 @@
 """A small offline language-modelling corpus, with a second one to switch to mid-run.
 
 TinyStories, FineWeb and OpenWebText cannot be downloaded here, so the language-model family
-(THESIS §7) trains on text generated locally from templates, deterministic from a seed:
+(docs/thesis.md §7) trains on text generated locally from templates, deterministic from a seed:
 
 - ``stories``: TinyStories-like children's stories (a named child, a pet or toy, a place, a small
   problem, a feeling, a resolution, a moral), simple sentences and a few hundred distinct words;

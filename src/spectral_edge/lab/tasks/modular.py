@@ -6,8 +6,8 @@ token id ``p`` standing for "="; the vocabulary therefore has ``p + 1`` tokens a
 train and test, so the same ``(p, op, train_fraction, seed)`` always yields the same split and the
 split does not depend on the operation (useful for comparing operations on identical pairs).
 
-The six operations of the spec (THESIS §7) are named by their formula so that a preset can say
-``op="a2_ab_b2"`` without a lookup table:
+The six operations of the spec (docs/thesis.md §7) are named by their formula so that a preset can
+say ``op="a2_ab_b2"`` without a lookup table:
 
 ======== ===============
 name     label
@@ -28,8 +28,8 @@ columns over a task-id token because the paper's model is a shared trunk with on
 task, evaluated on the same pairs; with columns every forward pass trains every head on the same
 example, and the per-task test accuracy is simply a per-column accuracy.
 
-The two-layer MLP setting (THESIS §7, last row) uses one-hot inputs and MSE on one-hot targets;
-:func:`make_mlp_modular` builds it from the same pairs.
+The two-layer MLP setting (docs/thesis.md §7, last row) uses one-hot inputs and MSE on one-hot
+targets; :func:`make_mlp_modular` builds it from the same pairs.
 """
 
 from __future__ import annotations
@@ -52,9 +52,6 @@ OPERATIONS: dict[str, Callable[[Tensor, Tensor, int], Tensor]] = {
     "a2_ab_b2": lambda a, b, p: (a * a % p + a * b % p + b * b % p) % p,
     "a3_ab": lambda a, b, p: (a * a % p * a % p + a * b % p) % p,
 }
-
-#: The operations the companion paper found to grok; the other two stay memorised.
-GROKKING_OPERATIONS = ("add", "sub", "mul", "a2_b2")
 
 
 @dataclass(frozen=True)
@@ -177,7 +174,7 @@ class MLPModularData:
 def make_mlp_modular(
     p: int = 71, train_fraction: float = 0.4, seed: int = 42, op: str = "add"
 ) -> MLPModularData:
-    """The two-layer-MLP setting of THESIS §7: a+b mod 71, 40 % train, one-hot in, one-hot out."""
+    """The two-layer-MLP setting (docs/thesis.md §7): a+b mod 71, 40 % train, one-hot in and out."""
     _check(p, train_fraction, (op,))
     a, b = all_pairs(p)
     eye = torch.eye(p)

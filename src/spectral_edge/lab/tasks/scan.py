@@ -26,8 +26,8 @@ uses the rest (or the next ``n_test``) as the test set.
 
 Encoding: source tokens are the 13 command words after ``<pad>`` (id 0); target tokens are
 ``<pad>`` 0, ``<sos>`` 1, ``<eos>`` 2 and the six actions. ``tgt_in`` starts with ``<sos>`` and
-``tgt_out`` ends with ``<eos>`` (teacher forcing); padding is 0 everywhere and the masks say where
-the real tokens are.
+``tgt_out`` ends with ``<eos>`` (teacher forcing); padding is 0 everywhere, so ``src != 0`` says
+where the real tokens are.
 """
 
 from __future__ import annotations
@@ -140,14 +140,6 @@ class ScanData:
     pad_id: int = PAD
     sos_id: int = SOS
     eos_id: int = EOS
-
-    @property
-    def train_src_mask(self) -> Tensor:
-        return self.train_src != PAD
-
-    @property
-    def test_src_mask(self) -> Tensor:
-        return self.test_src != PAD
 
 
 def encode(commands: tuple[str, ...] | list[str]) -> tuple[Tensor, Tensor, Tensor]:

@@ -1,4 +1,4 @@
-"""Shared plumbing of the model-based probes: parameter order, flat vectors, restoring weights.
+"""Shared plumbing of the model probes: parameter order, flat vectors, restoring weights.
 
 The probes (commutator defect, Hessian Lanczos, loss decomposition, holographic encoding) read
 and temporarily move a model's parameters. They all follow one convention:
