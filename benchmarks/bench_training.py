@@ -92,7 +92,7 @@ def held_bytes(monitor: SpectralMonitor) -> dict:
     """What a monitor holds: its W + 1 slots, θ_{t−1} or S(θ_{t−1}), and the sketch's table."""
     buffer = monitor.gram._buffer
     held = 0 if buffer is None else buffer.numel() * buffer.element_size()
-    previous = monitor._previous
+    previous = monitor.updates.previous
     if isinstance(previous, torch.Tensor):
         held += previous.numel() * previous.element_size()
     elif previous is not None:

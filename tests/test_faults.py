@@ -200,7 +200,7 @@ def test_parameters_that_stay_non_finite_never_enter_the_window(sketch_dim):
             for t in steps:
                 assert mon.observe(t) is None
         assert np.all(np.isfinite(mon.gram.gram()))
-        assert mon._previous is None  # never a NaN baseline
+        assert mon.updates.previous is None  # never a NaN baseline
         with torch.no_grad():
             for n, p in model.named_parameters():
                 p.copy_(saved[n])

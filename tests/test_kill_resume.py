@@ -59,7 +59,8 @@ def assert_intact(partial: pd.DataFrame, reference: pd.DataFrame) -> None:
 
 def assert_same_run(final: pd.DataFrame, reference: pd.DataFrame) -> None:
     assert list(final["step"]) == list(reference["step"])
-    columns = [c for c in reference.columns if c in final.columns]
+    assert final["regime"].tolist() == reference["regime"].tolist()
+    columns = [c for c in reference.columns if c in final.columns and c != "regime"]
     np.testing.assert_allclose(
         final[columns].to_numpy(float), reference[columns].to_numpy(float), rtol=1e-12
     )

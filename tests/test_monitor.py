@@ -699,8 +699,9 @@ def test_store_records_windows_config_and_version(tmp_path):
     df = mon.to_dataframe()
     win = run.windows()
     assert win["step"].tolist() == df["step"].tolist()
-    assert set(win.columns) == set(df.columns) - {"regime"}
-    for col in win.columns:
+    assert set(win.columns) == set(df.columns)  # the stored row is the monitor's row
+    assert win["regime"].tolist() == df["regime"].tolist()
+    for col in win.columns.drop("regime"):
         np.testing.assert_array_equal(win[col].to_numpy(float), df[col].to_numpy(float))
     cfg = run.config
     assert cfg["model"] == "mlp"
@@ -924,13 +925,13 @@ def test_a_store_outage_is_reported_once_and_written_when_the_store_returns():
 
 
 def test_a_long_outage_keeps_the_newest_writes_and_counts_the_dropped(monkeypatch):
-    import spectral_edge.monitor as monitor_module
+    from collections import deque
 
     model = make_model()
     opt = make_opt(model)
     run = FlakyRun()
     mon = SpectralMonitor(model, window=3, store=run, phases=False, warning=False).attach(opt)
-    mon._unwritten = monitor_module.deque(maxlen=3)
+    mon.writer.unwritten = deque(maxlen=3)
     with pytest.warns(RuntimeWarning):
         train_logging(model, opt, mon, 5)  # windows 3..5 and metrics 1..5: 8 refused writes
     run.down = False
@@ -968,7 +969,7 @@ def test_a_store_refusing_the_data_is_reported_each_time_and_not_retried():
     with pytest.warns(RuntimeWarning, match="must be numbers"):
         train_logging(model, opt, mon, 4)
     assert [e.kind for e in mon.events] == ["store_error"] * 6  # 2 windows + 4 metric rows
-    assert run.calls == 6 and len(mon._unwritten) == 0
+    assert run.calls == 6 and len(mon.writer.unwritten) == 0
 
 
 def test_strict_mode_raises_store_failures():

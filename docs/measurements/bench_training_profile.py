@@ -41,18 +41,18 @@ def old_accumulate_inner(self, start, stop):
     self._partial.append(part.to(torch.float64))  # one float32 dot product per parameter
 
 
-def old_push_exact(self, pieces):
-    previous = self._previous
-    row = self.gram.stage(previous.numel(), previous.dtype, previous.device)
+def old_push_exact(self, gram, pieces):  # a method of the monitor's UpdateStream now
+    previous = self.previous
+    row = gram.stage(previous.numel(), previous.dtype, previous.device)
     start = 0
     for _, flat in pieces:
         stop = start + flat.numel()
         flat = flat.to(previous.device)
         torch.sub(flat, previous[start:stop], out=row[start:stop])
         previous[start:stop].copy_(flat)
-        self.gram.accumulate_inner(start, stop)
+        gram.accumulate_inner(start, stop)
         start = stop
-    return self.gram.commit()
+    return gram.commit()
 
 
 def old_grouped(pieces, target):
@@ -113,7 +113,7 @@ class Patched:
         m = self.monitor
         if self.old:
             if m.sketcher is None:
-                m._push_exact = types.MethodType(old_push_exact, m)
+                m.updates._push_exact = types.MethodType(old_push_exact, m.updates)
                 m.gram.accumulate_inner = types.MethodType(old_accumulate_inner, m.gram)
             else:
                 m.sketcher.apply_pieces = types.MethodType(old_apply_pieces, m.sketcher)
@@ -121,7 +121,7 @@ class Patched:
 
     def __exit__(self, *exc):
         for obj, name in (
-            (self.monitor, "_push_exact"),
+            (self.monitor.updates, "_push_exact"),
             (self.monitor.gram, "accumulate_inner"),
             (self.monitor.sketcher, "apply_pieces"),
         ):

@@ -20,7 +20,7 @@ import importlib
 import logging
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from spectral_edge._version import __version__  # its own module: nothing imports the root
 
 # The library logs under "spectral_edge.*" and never configures logging itself: without a
 # handler of the application's, nothing is printed (the command line installs one).
@@ -28,11 +28,11 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 # name -> the module that defines it
 _LAZY = {
-    "Event": "spectral_edge.monitor",
+    "Event": "spectral_edge.records",
     "RollingGram": "spectral_edge.core.gram",
     "SpectralEdgeError": "spectral_edge.errors",
     "SpectralMonitor": "spectral_edge.monitor",
-    "WindowRecord": "spectral_edge.monitor",
+    "WindowRecord": "spectral_edge.records",
     "WindowSpectrum": "spectral_edge.core.spectrum",
     "make_sketch": "spectral_edge.core.sketch",
     "spectrum": "spectral_edge.core.spectrum",
@@ -43,7 +43,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports
     from spectral_edge.core.sketch import make_sketch
     from spectral_edge.core.spectrum import WindowSpectrum, spectrum
     from spectral_edge.errors import SpectralEdgeError
-    from spectral_edge.monitor import Event, SpectralMonitor, WindowRecord
+    from spectral_edge.monitor import SpectralMonitor
+    from spectral_edge.records import Event, WindowRecord
 
 
 def __getattr__(name: str):

@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from spectral_edge import __version__
+from spectral_edge._version import __version__
 from spectral_edge.errors import SpectralEdgeError
 
 

@@ -130,6 +130,10 @@ class ParameterLayout:
     def describe(self) -> dict:
         return {"selection": self.selection, "n_params": self.numel, "names": self.names}
 
+    def signature(self) -> list[tuple]:
+        """(name, *shape) of every slot: what a saved monitor state must match."""
+        return [(slot.name, *slot.shape) for slot in self.slots]
+
 
 def _is_dtensor(t) -> bool:
     return type(t).__name__ == "DTensor" and hasattr(t, "to_local")
@@ -268,3 +272,107 @@ def _non_trunk_names(model: nn.Module) -> set[str]:
             for name, _ in module.named_parameters(recurse=False):
                 out.add(f"{prefix}.{name}" if prefix else name)
     return out
+
+
+# -- following a model whose parameters change ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayoutChange:
+    """What changed in a monitor's selection: the window must restart (or pause, if nothing is
+    selected any more); ``message`` is None when that was already reported."""
+
+    message: str | None
+    evidence: dict
+    paused: bool
+
+
+class LayoutFollower:
+    """The layout a monitor watches, kept in step with a model whose parameters change.
+
+    A window is a set of updates of one fixed parameter vector, so when the selection changes (a
+    parameter added, removed or reshaped; with ``trainable_only``, frozen or unfrozen) the
+    monitor reports what changed and starts a new window on the new selection: mixing updates of
+    different coordinate sets would put an artificial jump into the spectrum. With ``strict`` a
+    change raises instead, before anything is changed here.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        params: Selection = "all",
+        trainable_only: bool = True,
+        strict: bool = False,
+    ):
+        self.selection = params
+        self.trainable_only = trainable_only
+        self.strict = strict
+        self.layout = ParameterLayout(model, params, trainable_only=trainable_only)
+        self.paused: str | None = None  # why no parameter is selected, while none is
+        self._signature: list | None = None  # (name, requires_grad, shape) at the last check
+
+    def follow(self, model: nn.Module) -> LayoutChange | None:
+        """None while the selection is unchanged; else what changed (the layout is updated)."""
+        # The selection is re-resolved only when names, shapes or requires_grad changed: one
+        # pass over the parameters instead of a full selection at every snapshot.
+        named = dict(model.named_parameters())
+        signature = [(n, p.requires_grad, p.shape) for n, p in named.items()]
+        if signature == self._signature and self.paused is None:
+            return None
+        self._signature = signature
+        try:
+            chosen = select_parameters(model, self.selection, trainable_only=self.trainable_only)
+        except SpectralEdgeError as exc:
+            chosen, nothing = [], str(exc)
+        change = layout_change(self.layout, chosen, named)
+        if change is None and self.paused is None:
+            return None
+        if self.strict:
+            raise SpectralEdgeError(f"the monitored parameters changed: {change}")
+        if not chosen:
+            if self.paused is not None:
+                return LayoutChange(None, {}, paused=True)
+            self.paused = nothing
+            return LayoutChange(f"{change}; {nothing}; monitoring pauses", {}, paused=True)
+        self.paused = None
+        if change is not None:
+            self.layout = ParameterLayout(
+                model, self.selection, trainable_only=self.trainable_only
+            )
+        message = (
+            f"{change or 'the same parameters are selected again'}; "
+            "monitoring restarts with a new window"
+        )
+        return LayoutChange(message, {"n_params": self.layout.numel}, paused=False)
+
+
+def layout_change(layout: ParameterLayout, chosen, named: dict) -> str | None:
+    """How the parameters a selection picks now differ from ``layout``, in words; None if not.
+
+    ``chosen``: the (name, parameter) pairs selected now; ``named``: every named parameter of
+    the model, to tell a parameter that was frozen from one that was removed.
+    """
+    before = {slot.name: slot.shape for slot in layout.slots}
+    after = {name: tuple(p.shape) for name, p in chosen}
+    if before == after:
+        return None
+    gone = sorted(before.keys() - after.keys())
+    parts = [
+        ("removed", [n for n in gone if n not in named]),
+        ("frozen", [n for n in gone if n in named]),
+        ("added or unfrozen", sorted(after.keys() - before.keys())),
+        (
+            "changed shape",
+            [
+                f"{n} {before[n]} -> {after[n]}"
+                for n in sorted(before.keys() & after.keys())
+                if before[n] != after[n]
+            ],
+        ),
+    ]
+    return "; ".join(f"{what}: {_quoted(names)}" for what, names in parts if names)
+
+
+def _quoted(names: list[str], limit: int = 8) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")

@@ -11,7 +11,9 @@ committed transaction, so a process killed at any point (even by SIGKILL) loses 
 call had already returned from, and other processes can read the store while a run is writing.
 (``NORMAL`` keeps commits safe from process crashes; only a power cut can lose the last ones.)
 
-Values: features and metrics are floats. SQLite stores NaN as NULL, so NULL reads back as NaN
+Values: features and metrics are floats, except the window features that are names
+(:data:`~spectral_edge.core.features.TEXT_FEATURES`: the regime), stored as text, so that a
+stored window row has the monitor's columns. SQLite stores NaN as NULL, so NULL reads back as NaN
 (``None`` is accepted as "not computed" and reads back as NaN too); ±inf is stored as is.
 Logging the same ``(step, name)`` twice keeps the last value, which makes re-logging after a resume
 harmless. JSON fields (config, seeds, definitions, event evidence) accept NumPy scalars and
@@ -41,7 +43,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spectral_edge import __version__
+from spectral_edge._version import __version__
+from spectral_edge.core.features import TEXT_FEATURES
 from spectral_edge.core.spectrum import INTEGER_FEATURES
 from spectral_edge.errors import SpectralEdgeError
 from spectral_edge.lifecycle import effective_status, writer
@@ -592,13 +595,15 @@ class Run:
 
     def _log(self, table: str, pairs: list[tuple[Any, Mapping[str, Any]]]) -> None:
         # Validate everything before the transaction so a bad row writes nothing.
+        texts = TEXT_FEATURES if table == "windows" else ()
         values = []
         for step, named in pairs:
             step = _step(step)
             if not isinstance(named, Mapping):
                 raise SpectralEdgeError(f"{table} at step {step} must be a dict of name -> float")
             values.extend(
-                (self.id, step, _name(n, table), _value(v, n, table)) for n, v in named.items()
+                (self.id, step, _name(n, table), _value(v, n, table, text=texts))
+                for n, v in named.items()
             )
         with self.store._transaction(f"log {table} of run {self.name!r}") as conn:
             conn.executemany(
@@ -649,6 +654,9 @@ class Run:
         )
         if not rows:
             return pd.DataFrame({"step": np.array([], dtype=np.int64)})
+        texts = [r for r in rows if r[1] in TEXT_FEATURES] if table == "windows" else []
+        if texts:
+            rows = [r for r in rows if r[1] not in TEXT_FEATURES]
         long = pd.DataFrame(
             {
                 "step": np.array([r[0] for r in rows], dtype=np.int64),
@@ -658,6 +666,9 @@ class Run:
             }
         )
         wide = long.pivot(index="step", columns="name", values="value")
+        for name in sorted({r[1] for r in texts}):
+            named = {r[0]: (np.nan if r[2] is None else r[2]) for r in texts if r[1] == name}
+            wide[name] = pd.Series(named, dtype=object).reindex(wide.index)
         wide = wide[sorted(wide.columns, key=_natural_key)]
         wide.columns = pd.Index(list(wide.columns), dtype=object)
         return wide.reset_index()
@@ -881,9 +892,15 @@ def _name(name: Any, table: str) -> str:
     return _text(name, f"{table} name")
 
 
-def _value(value: Any, name: str, table: str) -> float | None:
+def _value(value: Any, name: str, table: str, text: tuple = ()) -> float | str | None:
     if value is None:
         return None
+    if name in text:
+        if isinstance(value, str):
+            return _text(value, f"{table} value {name!r}")
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        raise SpectralEdgeError(f"{table} value {name!r} must be a name, got {value!r:.80}")
     if isinstance(value, (str, bytes, complex, np.complexfloating)):
         raise SpectralEdgeError(f"{table} value {name!r} must be a number, got {value!r}")
     try:

@@ -77,8 +77,8 @@ class Follower:
     """Reads a run incrementally: each refresh asks only for the steps from the last one seen.
 
     A writer logs in step order, except for rows it held back during a store outage and wrote
-    later (:meth:`SpectralMonitor._guarded`); those are read by the last refresh, which reads
-    the whole run once it has ended, so the final frame and the lines miss nothing.
+    later (:class:`spectral_edge.sink.GuardedWriter`); those are read by the last refresh, which
+    reads the whole run once it has ended, so the final frame and the lines miss nothing.
     """
 
     def __init__(self, run):

@@ -212,3 +212,23 @@ def test_missing_package_is_a_clear_error(monkeypatch, module, make):
     monkeypatch.setitem(sys.modules, module, None)  # as if not installed
     with pytest.raises(SpectralEdgeError, match=rf"pip install 'spectral-edge\[{module}\]'"):
         make()
+
+
+def test_a_tracker_is_a_sink_like_a_run(tmp_path):
+    """The monitor's store= takes any sink: a tracker there gets what a run would, through the
+    same guarded writer (so a failing tracker is a store error, and training goes on)."""
+    from spectral_edge.integrations.checkpoints import _Recorder
+    from spectral_edge.sink import Sink
+    from spectral_edge.store import open_store
+
+    recording = Recording()
+    monitor = train({"store": recording, "phases": False, "warning": False}, poison_at=POISON_AT)
+    assert monitor.run is recording
+    windows = [(step, s) for step, s in recording.scalars if "spectral_edge/k_star" in s]
+    assert [step for step, _ in windows] == [h["step"] for h in monitor.history]
+    assert windows[-1][1] == window_scalars(monitor.latest)
+    assert recording.event_counts["nonfinite"] == 1
+    with open_store(tmp_path) as store:
+        run = store.create_run("r", config={})
+        for sink in (recording, _Recorder(), run):
+            assert all(callable(getattr(sink, m, None)) for m in vars(Sink) if m.startswith("log_"))

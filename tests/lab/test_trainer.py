@@ -248,7 +248,7 @@ def test_dyck_is_scored_per_sequence_like_the_task_module():
 def test_weight_and_gradient_norms_are_logged_at_every_evaluation(tmp_path, monkeypatch):
     """weight_norm is the global L2 norm of the parameters at the evaluation; grad_norm the mean
     pre-clipping gradient norm of the steps since the previous one (NaN at step 0)."""
-    from spectral_edge.lab import optim
+    from spectral_edge.lab import optim, trainer
 
     norms = []
     clip = optim.clip_gradients
@@ -257,7 +257,7 @@ def test_weight_and_gradient_norms_are_logged_at_every_evaluation(tmp_path, monk
         norms.append(clip(model, max_norm))
         return norms[-1]
 
-    monkeypatch.setattr(optim, "clip_gradients", recording_clip)
+    monkeypatch.setattr(trainer, "clip_gradients", recording_clip)  # the name the trainer calls
     cfg = replace(TINY, steps=20, eval_every=10, weights_every=10)
     t = Trainer(cfg, tmp_path, run_name="norms", progress=False)
     t.fit()

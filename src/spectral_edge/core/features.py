@@ -2,12 +2,16 @@
 
 This is the composition the monitor and the offline analysers share: given the window's Gram,
 the Gram of the union with the previous window and the three inner products of the transition,
-it returns every per-window quantity of THESIS.md sections 2 and 3 as a flat dict of floats.
+it returns every per-window quantity of THESIS.md sections 2 and 3 as a flat dict of floats,
+and the regime of the adiabatic parameter as its name (the one text feature, :data:`TEXT_FEATURES`):
+the row a monitor keeps in memory is the row the run store keeps.
 
 >>> import numpy as np
 >>> x = np.random.default_rng(0).standard_normal((4, 50))
 >>> spec, row = window_features(x @ x.T, lr=1e-3, transition=(1.0, 0.0, 0.0))
 >>> row["k_star"] == spec.k_star and "adiabatic" in row
+True
+>>> row["regime"] in ("plateau", "transition", "forgetting", "undefined")
 True
 """
 
@@ -22,6 +26,7 @@ from spectral_edge.core.spectrum import WindowSpectrum, spectrum
 from spectral_edge.core.stability import (
     adiabatic_dk,
     adiabatic_paper,
+    adiabatic_regime,
     davis_kahan_bounds,
     delta_c_frobenius,
     principal_angles,
@@ -34,6 +39,8 @@ from spectral_edge.errors import SpectralEdgeError
 # α_j and the Davis–Kahan bound are reported for the leading modes only: the thesis' hierarchy
 # is about α_dominant > α_gap > α_sub, and deeper modes are noise-level.
 REPORTED_MODES = 4
+# Window features whose value is a name, not a number.
+TEXT_FEATURES = ("regime",)
 
 
 def center_gram(gram: np.ndarray) -> np.ndarray:
@@ -57,7 +64,8 @@ def window_features(
     k_star: str = "plain",
     center: bool = False,
     ratio_floor: float = 1e-12,
-) -> tuple[WindowSpectrum, dict[str, float]]:
+    regime: tuple[float, float] = (0.1, 10.0),
+) -> tuple[WindowSpectrum, dict[str, float | str]]:
     """(spectrum record, flat feature dict) for one window.
 
     Args:
@@ -70,6 +78,8 @@ def window_features(
         k_star: which k* variant drives R, g and A ("plain", "weighted", "weighted_cut").
         center: analyse the centred Gram (an ablation; see :func:`center_gram`).
         ratio_floor: σ_j below ratio_floor·σ_1 count as that floor in the ratios.
+        regime: the (low, high) thresholds of A_DK's regimes, see
+            :func:`~spectral_edge.core.stability.adiabatic_regime`.
     """
     gram = as_gram(gram)  # before centring, which needs an array and would hide NaN
     w = gram.shape[0]
@@ -99,6 +109,7 @@ def window_features(
     row["lr"] = eta
     row["adiabatic"] = adiabatic_paper(delta_c, eta, spec.gap) if spec.w > 1 else math.nan
     row["adiabatic_dk"] = adiabatic_dk(delta_c, spec.eigen_gap) if spec.w > 1 else math.nan
+    row["regime"] = adiabatic_regime(row["adiabatic_dk"], *regime)
     if spec.w > 1 and math.isfinite(delta_c):
         alpha = stability_alpha(spec.eigvals, delta_c)
         bounds = davis_kahan_bounds(spec.eigvals, delta_c)

@@ -39,52 +39,17 @@ multiplied, about twice the time of the float32 product it replaced (docs/measur
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import torch
 
+from spectral_edge.core.flat import as_flat_tensor
+from spectral_edge.core.sketch import make_sketch
 from spectral_edge.errors import SpectralEdgeError
 
 # Columns converted to float64 at a time: (W + 1)·2^13·8 bytes (0.7 MB at W = 10) stays in a
 # CPU's L2 cache between the conversion and the product (measured, docs/measurements.md).
 CHUNK = 1 << 13
 CHUNK_ACCELERATOR = 1 << 22  # GPU: each block is a few kernel launches
-
-
-def as_flat_tensor(update) -> torch.Tensor:
-    """A 1-D floating tensor view of ``update`` (numpy array, tensor, or a sequence of them).
-
-    A sequence is taken as the concatenation of its parts, in order.
-    """
-    if isinstance(update, np.ndarray):
-        update = _from_numpy(update)
-    elif isinstance(update, str | bytes):
-        raise SpectralEdgeError(f"an update must be an array or a tensor, not {update!r:.40}")
-    elif isinstance(update, Sequence) and not isinstance(update, torch.Tensor):
-        parts = [as_flat_tensor(u) for u in update]
-        if not parts:
-            raise SpectralEdgeError("empty update: pass at least one array or tensor")
-        return torch.cat([p.to(parts[0].device) for p in parts])
-    if not isinstance(update, torch.Tensor):
-        raise SpectralEdgeError(
-            f"an update must be a numpy array or a torch tensor, not {type(update).__name__}"
-        )
-    if not update.is_floating_point():
-        raise SpectralEdgeError(
-            f"an update must be a floating-point vector, got dtype {update.dtype}"
-        )
-    return update.reshape(-1)
-
-
-def _from_numpy(array: np.ndarray) -> torch.Tensor:
-    """A tensor of ``array``; torch takes neither negative strides nor a foreign byte order."""
-    if array.dtype.kind != "f":
-        raise SpectralEdgeError(
-            f"an update must be a floating-point vector, got numpy dtype {array.dtype}"
-        )
-    native = array.astype(array.dtype.newbyteorder("="), copy=False)
-    return torch.from_numpy(np.ascontiguousarray(native))
 
 
 def working_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -171,8 +136,6 @@ class RollingGram:
         self.window = int(window)
         self.sketcher = None
         if sketch_dim is not None:
-            from spectral_edge.core.sketch import make_sketch
-
             self.sketcher = make_sketch(sketch, sketch_dim, seed)
         self.n_slots = self.window + 1
         self._buffer: torch.Tensor | None = None

@@ -46,7 +46,7 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
-from spectral_edge.core.gram import as_flat_tensor
+from spectral_edge.core.flat import as_flat_tensor
 from spectral_edge.errors import SpectralEdgeError
 
 TABLE_TARGET = 1 << 22

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -46,8 +45,6 @@ from spectral_edge.metrics import declared_names, find_metric
 __all__ = [
     "ANALYSES",
     "Analysis",
-    "cli",
-    "configure_parser",
     "record_analysis",
     "record_results",
     "result_line",
@@ -530,31 +527,3 @@ def record_analysis(
     step = _step_of(run) if step is None else int(step)
     _write(run, [(name, step, message or result_line(name, clean), clean)], to_config)
     return clean
-
-
-# -- deprecated: the command line lives in spectral_edge.cli -------------------------------------
-
-
-def configure_parser(parser) -> None:
-    """Deprecated: :func:`spectral_edge.cli.dynamics_arguments`."""
-    warnings.warn(
-        "spectral_edge.dynamics.analyses.configure_parser is deprecated; use "
-        "spectral_edge.cli.dynamics_arguments",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    from spectral_edge.cli import dynamics_arguments  # the command line imports the analyses
-
-    dynamics_arguments(parser)
-
-
-def cli(args) -> None:
-    """Deprecated: :func:`spectral_edge.cli.cmd_dynamics`."""
-    warnings.warn(
-        "spectral_edge.dynamics.analyses.cli is deprecated; use spectral_edge.cli.cmd_dynamics",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    from spectral_edge.cli import cmd_dynamics  # the command line imports the analyses
-
-    cmd_dynamics(args)

@@ -10,10 +10,13 @@ the last value of a (step, name)).
 
 from __future__ import annotations
 
+import warnings
+
 from spectral_edge.errors import SpectralEdgeError
 from spectral_edge.integrations.distributed import distributed_monitor
-from spectral_edge.monitor import learning_rate
+from spectral_edge.learning_rate import learning_rate
 from spectral_edge.parallel import global_rank
+from spectral_edge.store import RunStore, open_store
 
 STATE_VERSION = 1
 
@@ -89,8 +92,6 @@ class MonitorSession:
         """
         if not state.get("sharded") or state.get("rank", 0) == global_rank():
             return state.get("monitor") != {}
-        import warnings
-
         warnings.warn(
             f"spectral-edge: the saved monitor state is rank {state.get('rank')}'s shard; "
             f"rank {global_rank()} starts a fresh window",
@@ -128,8 +129,6 @@ class MonitorSession:
         name = None if state is None else state.get("run")
         if self.store is None or name is None or global_rank() != 0:
             return self.store
-        from spectral_edge.store import RunStore, open_store
-
         store = self.store
         if hasattr(store, "log_window"):  # already a Run
             return store

@@ -42,16 +42,21 @@ import json
 import math
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
 from spectral_edge.errors import SpectralEdgeError
+from spectral_edge.learning_rate import saved_learning_rate
+from spectral_edge.metrics import numeric_metrics
 from spectral_edge.monitor import SpectralMonitor
+from spectral_edge.store import RunStore, open_store
 
 TORCH_SUFFIXES = (".pt", ".pth", ".bin")
 HF_WEIGHTS = (
@@ -209,16 +214,6 @@ def _safetensors_load(path: Path) -> dict[str, torch.Tensor]:
         ) from None
 
 
-def _group_lr(optimizer_state, path: Path, policy: str) -> float | None:
-    try:
-        rates = [float(g["lr"]) for g in optimizer_state["param_groups"]]
-    except (KeyError, TypeError, ValueError):
-        return None
-    if not rates:
-        return None
-    return {"first": rates[0], "max": max(rates), "mean": float(np.mean(rates))}[policy]
-
-
 def _tensor_dict(obj, path: Path, what: str) -> dict[str, torch.Tensor]:
     if not isinstance(obj, dict) or not obj:
         raise SpectralEdgeError(f"{path}: {what} is not a non-empty dict of tensors")
@@ -240,7 +235,7 @@ def load_checkpoint(ckpt: Checkpoint, lr_policy: str = "first") -> Loaded:
         if not isinstance(payload, dict) or "state_dict" not in payload:
             raise SpectralEdgeError(f"{path}: not a Lightning checkpoint (no 'state_dict')")
         states = payload.get("optimizer_states") or [None]
-        lr = _group_lr(states[0], path, lr_policy) if states[0] is not None else None
+        lr = saved_learning_rate(states[0], lr_policy) if states[0] is not None else None
         step = payload.get("global_step")
         tensors = _tensor_dict(payload["state_dict"], path, "'state_dict'")
         return Loaded(tensors, step, lr, payload)
@@ -249,7 +244,7 @@ def load_checkpoint(ckpt: Checkpoint, lr_policy: str = "first") -> Loaded:
             if isinstance(payload.get(key), dict):
                 step = payload.get("step", payload.get("global_step"))
                 opt = payload.get("optimizer", payload.get("optimizer_state_dict"))
-                lr = _group_lr(opt, path, lr_policy) if isinstance(opt, dict) else None
+                lr = saved_learning_rate(opt, lr_policy) if isinstance(opt, dict) else None
                 step = int(step) if isinstance(step, int | np.integer) else None
                 return Loaded(_tensor_dict(payload[key], path, f"'{key}'"), step, lr, payload)
     return Loaded(_tensor_dict(payload, path, "the file"), None, None)
@@ -380,8 +375,6 @@ def metrics_source(metrics) -> Path | list[str] | None:
 
 def read_metrics_csv(path: Path) -> dict[int, dict[str, float]]:
     """{step: {name: value}} from a CSV with a ``step`` column (one row per logged step)."""
-    import pandas as pd
-
     try:
         frame = pd.read_csv(path)
     except Exception as exc:
@@ -402,8 +395,6 @@ def read_metrics_csv(path: Path) -> dict[int, dict[str, float]]:
 def checkpoint_metrics(loaded: Loaded, keys: list[str] | None) -> dict[str, float]:
     """The metrics one checkpoint carries: ``payload[key]`` for each key (a number, stored under
     the key, or a dict of numbers), else the dict under ``"metrics"`` when there is one."""
-    from spectral_edge.metrics import numeric_metrics
-
     payload = loaded.payload or {}
     out: dict[str, float] = {}
     for key in keys if keys is not None else ["metrics"]:
@@ -418,8 +409,6 @@ def checkpoint_metrics(loaded: Loaded, keys: list[str] | None) -> dict[str, floa
 def history_metrics(log_history: list | None) -> dict[int, dict[str, float]]:
     """{step: metrics} of a Hugging Face ``log_history`` (loss, eval_loss, ...), without the
     end-of-training summary (see :func:`spectral_edge.metrics.numeric_metrics`)."""
-    from spectral_edge.metrics import numeric_metrics
-
     out: dict[int, dict[str, float]] = {}
     for entry in log_history or []:
         if not isinstance(entry, dict) or not isinstance(entry.get("step"), int):
@@ -592,8 +581,6 @@ def _default_name(paths) -> str:
 
 def _write(monitor, recorder: _Recorder, store, name: str, overwrite: bool, analysis: dict):
     """Create the run only now that every checkpoint was read; a failure marks it failed."""
-    from spectral_edge.store import RunStore, open_store
-
     if not isinstance(store, RunStore):
         store = open_store(store)
     config = {"monitor": monitor.describe(), "analyze": analysis}
@@ -635,8 +622,6 @@ def print_progress(i: int, n: int, step: int, path: Path) -> None:
 
     Redrawn in place on a terminal; one line per checkpoint when stderr is a file or a pipe.
     """
-    import sys
-
     width = 20
     done = math.floor(width * i / n)
     line = f"analyze [{'#' * done}{'.' * (width - done)}] {i}/{n} step {step} {path.name}"

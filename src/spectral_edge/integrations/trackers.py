@@ -25,6 +25,7 @@ tracker warns and never stops training. Under torch.distributed, attach trackers
 
 from __future__ import annotations
 
+import importlib
 import math
 import warnings
 from collections import Counter
@@ -36,19 +37,22 @@ REGIME_CODES = {"plateau": 0.0, "transition": 1.0, "forgetting": 2.0}
 SCALARS = ("k_star", "gap_ratio", "g23", "adiabatic", "adiabatic_dk")
 
 
-def window_scalars(record, prefix: str = PREFIX) -> dict[str, float]:
-    """The namespaced numbers of one window (a :class:`~spectral_edge.WindowRecord`)."""
-    out = {f"{prefix}/sigma_{j + 1}": float(s) for j, s in enumerate(record.spectrum.sigma)}
+def window_scalars(features, prefix: str = PREFIX) -> dict[str, float]:
+    """The namespaced numbers of one window: its features (a dict, as the monitor records them)
+    or a :class:`~spectral_edge.WindowRecord`."""
+    features = getattr(features, "features", features)
+    out, j = {}, 1
+    while f"sigma_{j}" in features:  # σ_1 … σ_w
+        out[f"{prefix}/sigma_{j}"] = float(features[f"sigma_{j}"])
+        j += 1
     for name in SCALARS:
-        value = record.features.get(name, math.nan)
+        value = features.get(name, math.nan)
         out[f"{prefix}/{name}"] = float(value) if value is not None else math.nan
-    out[f"{prefix}/regime"] = REGIME_CODES.get(record.regime, math.nan)
+    out[f"{prefix}/regime"] = REGIME_CODES.get(features.get("regime"), math.nan)
     return out
 
 
 def _require(module: str, extra: str):
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError:
@@ -58,7 +62,12 @@ def _require(module: str, extra: str):
 
 
 class Tracker:
-    """Base: turns windows and events into namespaced scalars; subclasses say where they go."""
+    """Base: turns windows and events into namespaced scalars; subclasses say where they go.
+
+    A tracker is a :class:`~spectral_edge.sink.Sink`, like a run of the store: it takes
+    ``log_window(step, features)`` and ``log_event(step, kind, message, evidence)``; training
+    metrics are the loop's own to log to its tracker, so ``log_metrics`` writes nothing.
+    """
 
     def __init__(self, prefix: str = PREFIX):
         self.prefix = prefix
@@ -67,20 +76,27 @@ class Tracker:
     def attach(self, monitor):
         """Receive every window and event of ``monitor`` from now on; returns self."""
         monitor.window_callbacks.append(
-            lambda record, _monitor: self._safely(self.log_window, record)
+            lambda record, _monitor: self._safely(self.log_window, record.step, record.features)
         )
-        monitor.callbacks.append(lambda event, _monitor: self._safely(self.log_event, event))
+        monitor.callbacks.append(
+            lambda event, _monitor: self._safely(
+                self.log_event, event.step, event.kind, event.message, event.evidence
+            )
+        )
         return self
 
-    def log_window(self, record) -> None:
-        self.write_scalars(record.step, window_scalars(record, self.prefix))
-        self.write_text(record.step, f"{self.prefix}/regime", record.regime)
+    def log_window(self, step: int, features) -> None:
+        self.write_scalars(step, window_scalars(features, self.prefix))
+        self.write_text(step, f"{self.prefix}/regime", features["regime"])
 
-    def log_event(self, event) -> None:
-        self.event_counts[event.kind] += 1
-        name = f"{self.prefix}/events/{event.kind}"
-        self.write_scalars(event.step, {name: float(self.event_counts[event.kind])})
-        self.write_text(event.step, f"{self.prefix}/events", f"{event.kind}: {event.message}")
+    def log_event(self, step: int, kind: str, message: str = "", evidence=None) -> None:
+        self.event_counts[kind] += 1
+        name = f"{self.prefix}/events/{kind}"
+        self.write_scalars(step, {name: float(self.event_counts[kind])})
+        self.write_text(step, f"{self.prefix}/events", f"{kind}: {message}")
+
+    def log_metrics(self, step: int, metrics) -> None:
+        """Nothing: the training loop logs its metrics to its tracker itself."""
 
     def write_scalars(self, step: int, scalars: dict[str, float]) -> None:
         raise NotImplementedError
@@ -91,9 +107,9 @@ class Tracker:
     def close(self) -> None:
         pass
 
-    def _safely(self, write, item) -> None:
+    def _safely(self, write, *args) -> None:
         try:
-            write(item)
+            write(*args)
         except Exception as exc:  # a tracker must not stop training
             warnings.warn(
                 f"spectral-edge {type(self).__name__}: {exc}", RuntimeWarning, stacklevel=3
@@ -157,10 +173,10 @@ class WandbTracker(Tracker):
     def write_scalars(self, step, scalars):
         self.run.log({f"{self.prefix}/step": step, **scalars})
 
-    def log_window(self, record) -> None:
-        scalars = window_scalars(record, self.prefix)
-        scalars[f"{self.prefix}/regime_name"] = record.regime
-        self.write_scalars(record.step, scalars)
+    def log_window(self, step: int, features) -> None:
+        scalars = window_scalars(features, self.prefix)
+        scalars[f"{self.prefix}/regime_name"] = features["regime"]
+        self.write_scalars(step, scalars)
 
     def close(self):
         if self._own:

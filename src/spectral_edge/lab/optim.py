@@ -35,11 +35,9 @@ then constant. Warm-up starts at ``1/warmup_steps`` rather than 0, so no step ha
 of zero would be a degenerate snapshot and A = ‖ΔG‖/(η g²) would divide by zero).
 
 η for the adiabatic parameter (:func:`current_lr`): with several optimizers or groups there is no
-single learning rate, so the caller names a policy and records it (docs/thesis.md §9): ``first``
-(the first non-empty group of the first optimizer: Muon's η in the ``muon`` set-up), ``max``,
-``mean`` (unweighted over groups) or ``weighted`` (mean weighted by the number of parameters in each
-group, which matches a ΔG summed over all parameters best). The value is the group's scheduled
-``lr``; Muon's per-matrix shape adjustment is not folded in.
+single learning rate, so the caller names a policy and records it (docs/thesis.md §9); the
+policies (``first``, ``max``, ``mean``, ``weighted``) are :mod:`spectral_edge.learning_rate`'s,
+the one rule the monitor and the analysis of checkpoints use too.
 """
 
 from __future__ import annotations
@@ -47,7 +45,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from functools import partial
-from types import SimpleNamespace
 
 import torch
 from torch import nn
@@ -55,10 +52,11 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
 from spectral_edge.errors import SpectralEdgeError
+from spectral_edge.learning_rate import LR_POLICIES as LR_POLICIES  # re-exported: public name
+from spectral_edge.learning_rate import learning_rate
 
 OPTIMIZERS = ("adamw", "adam", "sgd", "muon")
 SCHEDULES = ("constant", "cosine")
-LR_POLICIES = ("first", "max", "mean", "weighted")
 IO_MODULES = frozenset({"embed", "head", "lm_head"})
 
 NamedParams = list[tuple[str, nn.Parameter]]
@@ -240,23 +238,12 @@ def _as_list(optimizers: Optimizer | Sequence[Optimizer]) -> list[Optimizer]:
 
 
 def current_lr(optimizers: Optimizer | Sequence[Optimizer], policy: str = "first") -> float:
-    """The η the adiabatic parameter uses, by an explicit ``policy`` (module docstring).
+    """The η the adiabatic parameter uses, by ``policy`` (:mod:`spectral_edge.learning_rate`).
 
-    ``first``, ``max`` and ``mean`` are :func:`spectral_edge.monitor.learning_rate`'s; this adds
-    ``weighted`` (groups weighted by their parameter counts).
+    Unlike the monitor, which records no η rather than fail, the lab refuses optimizers that
+    hold no parameters: such a set-up is a bug in the experiment.
     """
-    from spectral_edge.monitor import learning_rate
-
-    if policy not in LR_POLICIES:
-        raise SpectralEdgeError(
-            f"unknown learning-rate policy {policy!r}; choose one of: {', '.join(LR_POLICIES)}"
-        )
-    groups = [g for opt in _as_list(optimizers) for g in opt.param_groups if g["params"]]
-    if not groups:
+    rate = learning_rate(_as_list(optimizers), policy)
+    if math.isnan(rate):
         raise SpectralEdgeError("no optimizer parameter group holds parameters")
-    if policy != "weighted":
-        # the monitor's rule, over the non-empty groups only (an empty group steps nothing)
-        return learning_rate([SimpleNamespace(param_groups=groups)], policy)
-    sizes = [sum(p.numel() for p in g["params"]) for g in groups]
-    lrs = [float(g["lr"]) for g in groups]
-    return sum(lr * n for lr, n in zip(lrs, sizes, strict=True)) / sum(sizes)
+    return rate

@@ -34,14 +34,15 @@ import math
 import typing
 from dataclasses import asdict, dataclass, fields, replace
 
+from spectral_edge.dynamics.early_warning import DEFAULT_RULE, WarningRule
 from spectral_edge.errors import SpectralEdgeError
+from spectral_edge.learning_rate import LR_POLICIES
 
 TASKS = ("modular", "multitask", "mlp-modular", "dyck", "scan", "language")
 SCHEDULES = ("constant", "cosine")
 OPTIMIZERS = ("adamw", "adam", "sgd", "muon")
 LOSS_REDUCTIONS = ("mean", "sum_centred")
 K_STAR = ("plain", "weighted", "weighted_cut")
-LR_POLICIES = ("first", "max", "mean")
 
 
 @dataclass(frozen=True)
@@ -461,8 +462,6 @@ def parse_model_args(text: str) -> dict:
 def warning_rule(text: str):
     """The early-warning rule of ``warning_rule``: the monitor's default for ``""``, else a
     :class:`~spectral_edge.dynamics.early_warning.WarningRule` from ``"key=value,..."``."""
-    from spectral_edge.dynamics.early_warning import DEFAULT_RULE, WarningRule
-
     if not text:
         return DEFAULT_RULE
     fields_ = {f.name for f in fields(WarningRule)}

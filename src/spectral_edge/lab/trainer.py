@@ -51,11 +51,30 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spectral_edge import __version__
+from spectral_edge._version import __version__
 from spectral_edge.dynamics import PhaseTracker
 from spectral_edge.errors import SpectralEdgeError
-from spectral_edge.lab.presets import TrainConfig, config_from_dict, get_preset, warning_rule
+from spectral_edge.lab.models import build_model
+from spectral_edge.lab.optim import clip_gradients, current_lr, make_optimizers, make_schedulers
+from spectral_edge.lab.presets import (
+    TrainConfig,
+    config_from_dict,
+    get_preset,
+    parse_model_args,
+    warning_rule,
+)
+from spectral_edge.lab.tasks import (
+    make_dyck,
+    make_language,
+    make_mlp_modular,
+    make_modular,
+    make_multitask,
+    make_scan,
+    make_shift,
+)
+from spectral_edge.lab.tasks.language import eval_batches, sample_batch
 from spectral_edge.monitor import Event, SpectralMonitor
+from spectral_edge.store import open_store
 
 CHECKPOINT_DIR = "checkpoints"
 WEIGHTS_DIR = "weights"
@@ -78,8 +97,6 @@ class _Task:
         self._perm = None
         t = cfg.task
         if t in ("modular", "multitask"):
-            from spectral_edge.lab.tasks import make_modular, make_multitask
-
             if t == "modular":
                 d = make_modular(cfg.p, cfg.op, cfg.train_fraction, cfg.data_seed)
             else:
@@ -91,29 +108,21 @@ class _Task:
             if cfg.model == "modular-transformer":
                 self.model_kw["n_tasks"] = d.n_tasks
         elif t == "mlp-modular":
-            from spectral_edge.lab.tasks import make_mlp_modular
-
             d = make_mlp_modular(cfg.p, cfg.train_fraction, cfg.data_seed, cfg.op)
             self.train = (d.train_x, d.train_y, d.train_labels)
             self.test = (d.test_x, d.test_y, d.test_labels)
             self.model_kw = {"p": cfg.p}
         elif t == "dyck":
-            from spectral_edge.lab.tasks import make_dyck
-
             d = make_dyck(cfg.n_train, cfg.n_test, cfg.max_pairs, cfg.data_seed)
             self.train = (d.train_x, d.train_y)
             self.test = (d.test_x, d.test_y)
             self.model_kw = {"max_pairs": cfg.max_pairs}
         elif t == "scan":
-            from spectral_edge.lab.tasks import make_scan
-
             d = make_scan(cfg.n_train, cfg.n_test, cfg.data_seed)
             self.train = (d.train_src, d.train_tgt_in, d.train_tgt_out)
             self.test = (d.test_src, d.test_tgt_in, d.test_tgt_out)
             self.model_kw = {}
         elif t == "language":
-            from spectral_edge.lab.tasks import make_language, make_shift
-
             if cfg.shift_step > 0:
                 self.lm = make_shift(
                     cfg.corpus, cfg.shift_corpus, cfg.shift_step, cfg.n_docs, seed=cfg.data_seed
@@ -131,9 +140,6 @@ class _Task:
             self.train_eval = self.train
 
     def build_model(self) -> nn.Module:
-        from spectral_edge.lab.models import build_model
-        from spectral_edge.lab.presets import parse_model_args
-
         return build_model(
             self.cfg.model, **{**self.model_kw, **parse_model_args(self.cfg.model_args)}
         )
@@ -148,8 +154,6 @@ class _Task:
             bs = cfg.batch_size or 32
             if cfg.shift_step > 0:
                 return self.lm.batch(step - 1, bs, cfg.seq_len, gen)
-            from spectral_edge.lab.tasks.language import sample_batch
-
             return sample_batch(self.lm.train_tokens, bs, cfg.seq_len, gen)
         n = len(self.train[0])
         bs = cfg.batch_size
@@ -230,8 +234,6 @@ class _Task:
     def _evaluate_language(self, model: nn.Module) -> dict:
         """Next-token loss and accuracy on fixed validation windows: ``train_*`` on the first
         corpus, ``test_*`` on the corpus trained on last (the same one without a shift)."""
-        from spectral_edge.lab.tasks.language import eval_batches
-
         cfg = self.cfg
         max_batches = max(1, (cfg.eval_size or 64) // 16)
         data = self.lm.after if cfg.shift_step > 0 else self.lm
@@ -402,8 +404,6 @@ class Trainer:
         cfg = self.config
         self._check_out_dir()
         if self._store is None:
-            from spectral_edge.store import open_store
-
             self._store = open_store(self.out_dir)
         store = self._store
         if self.run_name is None:
@@ -431,8 +431,6 @@ class Trainer:
         np.random.seed(cfg.seed % 2**32)  # noqa: NPY002 (the global RNG, for any user code)
         self.task = _Task(cfg)
         self.model = self.task.build_model()
-        from spectral_edge.lab.optim import make_optimizers, make_schedulers
-
         self.optimizers = make_optimizers(
             self.model,
             cfg.optimizer,
@@ -525,10 +523,8 @@ class Trainer:
         for opt in self.optimizers:
             opt.zero_grad(set_to_none=True)
         loss.backward()
-        from spectral_edge.lab.optim import clip_gradients
-
         self._grad_norms.append(clip_gradients(self.model, cfg.clip))
-        lr = _lr(self.optimizers, cfg.monitor_lr_policy)
+        lr = current_lr(self.optimizers, cfg.monitor_lr_policy)
         for opt in self.optimizers:
             opt.step()
         for sched in self.schedulers:
@@ -546,7 +542,7 @@ class Trainer:
 
     def _evaluate(self) -> None:
         metrics = self.task.evaluate(self.model)
-        metrics["lr"] = _lr(self.optimizers, self.config.monitor_lr_policy)
+        metrics["lr"] = current_lr(self.optimizers, self.config.monitor_lr_policy)
         metrics["weight_norm"] = _weight_norm(self.model)
         metrics["grad_norm"] = float(np.mean(self._grad_norms)) if self._grad_norms else math.nan
         self._grad_norms = []
@@ -709,10 +705,6 @@ class Trainer:
         # new config above; cosine schedules depend on steps, so they must not change)
 
 
-def _lr(optimizers, policy: str) -> float:
-    from spectral_edge.lab.optim import current_lr
-
-    return current_lr(optimizers, policy)
 
 
 def _weight_norm(model: nn.Module) -> float:

@@ -32,7 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from spectral_edge import __version__
+from spectral_edge._version import __version__
 from spectral_edge.errors import SpectralEdgeError
 
 log = logging.getLogger(__name__)

@@ -103,7 +103,7 @@ def versions() -> dict:
     import pandas
     import torch
 
-    from spectral_edge import __version__
+    from spectral_edge._version import __version__
 
     return {
         "spectral_edge": __version__,
