@@ -11,15 +11,6 @@ SOURCES = ("src", "tests", "scripts", "benchmarks")
 # The specification the project was started from (THESIS.md, MEASURED.md, cited also as
 # "THESIS §7"); it is not shipped: docs/thesis.md and docs/measurements.md replace it.
 OUTSIDE = re.compile(r"\b(THESIS|MEASURED)(\.md\b| §| section \d)")
-# Files still citing them, rewritten on another branch of issue 14 (part A owns monitor.py and
-# core/); each must leave this set once it is rewritten, and the test says so.
-PENDING = {
-    "src/spectral_edge/monitor.py",
-    "src/spectral_edge/core/features.py",
-    "src/spectral_edge/core/sketch.py",
-    "src/spectral_edge/core/spectrum.py",
-    "src/spectral_edge/core/stability.py",
-}
 DOC = re.compile(r"docs/([a-z0-9_-]+\.md)(?: (§\d))?")
 
 
@@ -32,8 +23,7 @@ def _sources():
 
 def test_no_source_file_cites_the_unshipped_specification():
     citing = {name for name, text in _sources() if OUTSIDE.search(text)}
-    assert citing - PENDING == set(), "cite the matching section of docs/ instead"
-    assert PENDING - citing == set(), "rewritten: remove these from PENDING"
+    assert citing == set(), "cite the matching section of docs/ instead"
 
 
 def test_cited_docs_and_sections_exist():

@@ -2,7 +2,7 @@
 
 This is the composition the monitor and the offline analysers share: given the window's Gram,
 the Gram of the union with the previous window and the three inner products of the transition,
-it returns every per-window quantity of THESIS.md sections 2 and 3 as a flat dict of floats,
+it returns every per-window quantity of docs/thesis.md §2 and §3 as a flat dict of floats,
 and the regime of the adiabatic parameter as its name (the one text feature, :data:`TEXT_FEATURES`):
 the row a monitor keeps in memory is the row the run store keeps.
 

@@ -10,9 +10,10 @@ Two families:
 * ``fold`` (the default): a CountSketch whose bucket is the global index mod d and whose signs
   come from a seeded random table. Coordinate i goes to bucket i mod d with sign s(i), so
   E⟨Sx, Sy⟩ = ⟨x, y⟩ and the cost is one multiply and one strided sum per parameter, about 3–8
-  reads of the parameters at any d (MEASURED.md; a dense Gaussian costs ~400× and would need a P×d
-  matrix). The signs of coordinate i depend only on (seed, i), never on how parameters are split
-  into tensors or shards, so sharded runs sum their local sketches to the single-process result.
+  reads of the parameters at any d (docs/measurements.md; a dense Gaussian costs ~400× and
+  would need a P×d matrix). The signs of coordinate i depend only on (seed, i), never on how
+  parameters are split into tensors or shards, so sharded runs sum their local sketches to the
+  single-process result.
 
   Signs without a P-long table: the global index space is cut into blocks of L = d·⌈2^22/d⌉
   coordinates (4M: each block is a few kernel launches, so on a GPU smaller blocks made the

@@ -6,7 +6,7 @@ from the w×w Gram matrix G = X Xᵀ alone: its eigenvalues λ_1 ≥ … ≥ λ_
 values of X and the nonzero eigenvalues of the P×P operator C = XᵀX, so a window with P ~ 10^7
 parameters costs one eigvalsh of a 10×10 matrix.
 
-The quantities (THESIS.md sections 2 and 9):
+The quantities (docs/thesis.md §2 and §9):
 
 * σ_j = √λ_j, descending; ratios r_j = σ_j/σ_{j+1} with a relative floor;
 * the gap position k* (1-indexed) in three variants, ``plain`` (the default), ``weighted`` and
@@ -227,7 +227,7 @@ class WindowSpectrum:
     k95: float
     drift_speed: float
     bbp_ratio: float
-    # The options this record was computed with (THESIS.md: every choice is recorded).
+    # The options this record was computed with (docs/thesis.md: every choice is recorded).
     k_star_variant: str = "plain"
     ratio_floor: float = 1e-12
     cut: float = 0.05
@@ -305,7 +305,7 @@ def spectrum(
     Definitions (σ descending, λ_j = σ_j², indices 1-based):
 
     * ``ratios``: :func:`gap_ratios` with ``ratio_floor``; ``k_star``: the variant named by the
-      ``k_star`` argument (default ``plain``, THESIS.md §9); all three variants are stored.
+      ``k_star`` argument (default ``plain``, docs/thesis.md §9); all three variants are stored.
     * ``gap_ratio`` R = r_{k*} (= σ_{k*}/σ_{k*+1}, floored), ``gap`` g = σ_{k*} − σ_{k*+1}
       (the σ-gap of the paper's adiabatic parameter), ``eigen_gap`` λ_{k*} − λ_{k*+1} (the
       λ-gap of the Davis–Kahan form).

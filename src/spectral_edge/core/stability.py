@@ -4,7 +4,7 @@ When the window slides by one update, a = δ_new enters and b = δ_old leaves, s
 C = XᵀX = Σ δ_i δ_iᵀ changes by exactly ΔC = aaᵀ − bbᵀ: a rank-two change whose Frobenius norm
 needs three Gram entries. Perturbation theory turns ‖ΔC‖ and the eigenvalue gaps into bounds on
 how far each mode can turn (Davis–Kahan, the stability coefficient α_j) and into the adiabatic
-parameter that separates plateau, transition and forgetting (THESIS.md section 3).
+parameter that separates plateau, transition and forgetting (docs/thesis.md §3).
 
 Mode directions v_j = Xᵀu_j/σ_j live in R^P, but the updates only span at most W + 1 of those
 dimensions, and a Gram determines the updates up to a rotation of R^P: any B with B Bᵀ = G holds
@@ -199,7 +199,7 @@ def eigen_gaps(eigvals: object, *, with_zero: bool = False) -> np.ndarray:
     Gram's eigenvalues are the nonzero spectrum of C = XᵀX; when P > w, C also has eigenvalue 0
     (multiplicity P − w), which the Gram does not show. ``with_zero=True`` adds 0 as a competitor,
     the exact gap of C for the bottom mode (the others are unaffected: λ_j − λ_{j+1} ≤ λ_j).
-    The default follows THESIS.md (gaps among the window's eigenvalues only). A lone eigenvalue
+    The default follows docs/thesis.md (gaps among the window's eigenvalues only). A lone eigenvalue
     (w = 1) without ``with_zero`` has no competitor: its gap is +inf.
     """
     lam = _as_eigvals(eigvals)
@@ -283,11 +283,11 @@ def stability_alpha_split(gram: object) -> np.ndarray:
 def adiabatic_paper(delta_c: float, lr: float, gap: float) -> float:
     """Paper form A = ‖ΔG‖_F/(η·g²), with ΔG taken as the exact ΔC of consecutive windows.
 
-    η is the learning rate and g the σ-gap σ_{k*} − σ_{k*+1} (THESIS.md §9 default). Dividing by
-    η turns the per-window change into a rate per unit step size; g² is the energy that protects
-    the edge. A learning rate of zero (or below, or not finite) makes the rate meaningless, and
-    a closed gap leaves nothing to protect: both give NaN, not an exception, so a monitor keeps
-    running through warm-up and degenerate windows. NaN inputs propagate.
+    η is the learning rate and g the σ-gap σ_{k*} − σ_{k*+1} (the default of docs/thesis.md §9).
+    Dividing by η turns the per-window change into a rate per unit step size; g² is the energy
+    that protects the edge. A learning rate of zero (or below, or not finite) makes the rate
+    meaningless, and a closed gap leaves nothing to protect: both give NaN, not an exception, so
+    a monitor keeps running through warm-up and degenerate windows. NaN inputs propagate.
     """
     d = _as_delta(delta_c)
     eta, g = as_number(lr, "the learning rate"), as_number(gap, "the σ-gap")
