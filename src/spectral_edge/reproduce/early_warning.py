@@ -267,8 +267,9 @@ def curve(candidate: str, runs: Sequence[RunSeries], direction: str | None = Non
 
 def key_test(outcomes: Sequence[dict], *, n_boot: int = 2000, seed: int = 0) -> dict:
     """Does t_warn move with t_grok? Least-squares slope of t_warn on t_grok over the grokking
-    runs warned in time, with a bootstrap 95 % interval (resampling runs), and the slope for
-    t_warn − t_mem (1: the warning tracks grokking; 0: a fixed time after memorisation)."""
+    runs warned in time, with a bootstrap 95 % percentile interval (resampling runs). A slope
+    near 1 says the warning tracks grokking; near 0, that it comes at a fixed time whatever
+    t_grok is (across families, t_mem differs too: read it beside the lead figure)."""
     pts = [(o["t_grok"], o["t_warn"], o["t_mem"]) for o in outcomes if o.get("in_time")]
     out = {"n": len(pts), "slope": None, "slope_ci": None}
     if len(pts) < 3 or len({p[0] for p in pts}) < 2:
